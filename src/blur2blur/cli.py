@@ -1,0 +1,158 @@
+"""The ``blur2blur`` command. Each subcommand is a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Blur2Blur: give any camera its own deblurring model, trained from unpaired blurry and sharp images.",
+)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def deblur(
+    inputs: List[str] = typer.Argument(None, help="Image files, folders or glob patterns (quote globs)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; inputs are never written over)."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", "-m", help="Deblurrer weights: ours (.safetensors) or an official NAFNet/Restormer/"
+        "MIMO-UNet file. Default: the small sample deblurrer shipped with the package."),
+    arch: Optional[str] = typer.Option(None, help="Architecture of an official file when its shapes fit several "
+                                       "(e.g. nafnet vs nafnet_local); see `blur2blur models`."),
+    example: bool = typer.Option(False, "--example", help="Deblur the example images shipped with the package "
+                                 "and report PSNR against their sharp originals."),
+    tile: Optional[int] = typer.Option(None, help="Process large images in tiles of this many pixels "
+                                       "(bounded memory), e.g. 512."),
+    tile_overlap: int = typer.Option(32, help="Overlap between tiles in pixels, blended linearly."),
+    suffix: str = typer.Option("", help="Appended to each output file name, e.g. _deblurred."),
+    ext: Optional[str] = typer.Option(None, help="Output extension, e.g. .png (default: the input's)."),
+    overwrite: bool = typer.Option(False, help="Replace outputs that already exist in --out (inputs never)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, mps (default: best available)."),
+) -> None:
+    """Deblur images with a deblurring network; unreadable files are reported and skipped."""
+    from blur2blur import assets
+    from blur2blur.models import CheckpointError, load_any
+    from blur2blur.pipeline import deblur_files
+
+    if example:
+        if inputs:
+            _fail("--example deblurs the bundled images; give either --example or INPUTS")
+        inputs = [str(p) for p in assets.example_blurry_images()]
+    if not inputs:
+        _fail("no INPUTS given (files, folders or globs), and no --example")
+    if ext is not None and not ext.startswith("."):
+        ext = "." + ext
+    try:
+        net = load_any(model or assets.sample_deblurrer_path(), arch=arch)
+    except (CheckpointError, FileNotFoundError, KeyError) as e:
+        _fail(str(e))
+    typer.echo(f"model: {net.arch_name}({', '.join(f'{k}={v}' for k, v in net.arch_args.items())})", err=True)
+    try:
+        result = deblur_files(net, inputs, out, tile=tile, tile_overlap=tile_overlap, suffix=suffix, ext=ext,
+                              overwrite=overwrite, device=device)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {len(result.written)} image(s) to {out}"
+               + (f"; {len(result.skipped)} already there (use --overwrite to redo)" if result.skipped else ""))
+    if example:
+        _report_example(result, out)
+    if result.failed:
+        typer.secho(f"{len(result.failed)} file(s) could not be read:", fg=typer.colors.YELLOW, err=True)
+        for path, reason in result.failed:
+            typer.echo(f"  {reason}", err=True)
+        raise typer.Exit(1)
+
+
+def _report_example(result, out: Path) -> None:
+    from blur2blur import assets
+    from blur2blur.data.images import read_image
+    from blur2blur.metrics import psnr
+
+    typer.echo("PSNR against the sharp originals (dB):  blurry -> deblurred")
+    for blurry in assets.example_blurry_images():
+        done = out / blurry.name
+        if not done.exists():
+            continue
+        sharp = read_image(assets.example_sharp_for(blurry))[0]
+        before = psnr(read_image(blurry)[0], sharp)
+        after = psnr(read_image(done)[0], sharp)
+        typer.echo(f"  {blurry.name:28s} {before:6.2f} -> {after:6.2f}  ({after - before:+.2f})")
+
+
+@app.command()
+def models() -> None:
+    """List the architectures this version knows, with what they are."""
+    from blur2blur.models import get_spec, list_models
+
+    for name in list_models():
+        spec = get_spec(name)
+        typer.echo(f"{name:20s} {spec.output:10s} {spec.summary}")
+
+
+@app.command()
+def inspect(path: Path = typer.Argument(..., help="A weight file (ours or official).")) -> None:
+    """Say what a weight file holds: its format, the architecture and configuration it fits."""
+    from blur2blur.models import CheckpointError, identify_weights, read_state_dict
+
+    try:
+        sd, meta = read_state_dict(path)
+    except (CheckpointError, FileNotFoundError) as e:
+        _fail(str(e))
+    n_params = sum(t.numel() for t in sd.values())
+    typer.echo(f"file:       {path}\nformat:     {meta['format']}"
+               + ("  (the 'module.' prefix was stripped)" if meta["prefix_stripped"] else "")
+               + f"\ntensors:    {len(sd)}  ({n_params:,} values)")
+    if "header" in meta:
+        typer.echo("header:     " + json.dumps(meta["header"], indent=2).replace("\n", "\n            "))
+        return
+    found = identify_weights(sd)
+    if not found:
+        typer.echo("fits:       no known architecture")
+        raise typer.Exit(1)
+    for name, args in found:
+        typer.echo(f"fits:       {name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+
+
+@app.command()
+def convert(
+    source: Path = typer.Argument(..., help="An official weight file (.pth/.pkl)."),
+    target: Path = typer.Argument(..., help="Where to write our self-describing .safetensors file."),
+    arch: Optional[str] = typer.Option(None, help="Architecture, when the file fits several."),
+) -> None:
+    """Convert an official weight file into a self-describing blur2blur checkpoint."""
+    from blur2blur.models import CheckpointError, load_any, save_checkpoint
+
+    try:
+        net = load_any(source, arch=arch)
+        save_checkpoint(net, target, info={"converted_from": source.name})
+    except (CheckpointError, FileNotFoundError, FileExistsError, KeyError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {target} ({net.arch_name})")
+
+
+@app.command()
+def version() -> None:
+    """Print the blur2blur and torch versions."""
+    import torch
+
+    from blur2blur import __version__
+
+    typer.echo(f"blur2blur {__version__} (torch {torch.__version__})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Running an image-to-image network on any image: pad to what the network needs, tile, crop back.
+
+Every restoration model of the registry (deblurrers and translators) goes through
+:func:`restore`. It takes ``(B, 3, H, W)`` float tensors in [0, 1] of any size and returns
+the same shape. Large images are cut into overlapping tiles whose results are blended with a
+linear ramp, so that memory stays bounded by the tile size, whatever the image size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from blur2blur.models.registry import IMAGE, MULTISCALE, spec_of
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """`requested` if given ("cpu", "cuda", "cuda:1", "mps"), else the best available device."""
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _size_rule(model: nn.Module) -> tuple[int, str, str]:
+    spec = spec_of(model)
+    if spec is None:
+        return 1, "reflect", IMAGE
+    if spec.output not in (IMAGE, MULTISCALE):
+        raise ValueError(f"{spec.name} is not an image-to-image network")
+    return spec.size_multiple, spec.pad_mode, spec.output
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:
+    """Pad right and bottom so that H and W are multiples of `multiple` (as official test scripts do).
+
+    Reflect padding needs the pad to be smaller than the side; when it is not (tiny images)
+    replicate padding is used instead.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    if mode == "reflect" and (ph >= h or pw >= w):
+        mode = "replicate"
+    if mode == "constant":
+        return F.pad(x, (0, pw, 0, ph))
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def run_padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One forward pass on any H x W: pad to the model's size rule, run, keep the full-scale image, crop."""
+    multiple, mode, output = _size_rule(model)
+    h, w = x.shape[-2:]
+    y = model(pad_to_multiple(x, multiple, mode))
+    if output == MULTISCALE or isinstance(y, (list, tuple)):
+        y = y[-1]
+    return y[..., :h, :w]
+
+
+def _ramp(n: int, overlap: int, at_start: bool, at_end: bool, device, dtype) -> torch.Tensor:
+    # Blending weights along one axis: rise over the overlap except at the image border.
+    r = torch.ones(n, device=device, dtype=dtype)
+    if overlap > 0:
+        edge = torch.arange(1, overlap + 1, device=device, dtype=dtype) / (overlap + 1)
+        if not at_start:
+            r[:overlap] = edge
+        if not at_end:
+            r[-overlap:] = edge.flip(0)
+    return r
+
+
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    stride = tile - overlap
+    n = math.ceil((size - tile) / stride) + 1
+    starts = [min(i * stride, size - tile) for i in range(n)]
+    return sorted(set(starts))
+
+
+def restore(model: nn.Module, x: torch.Tensor, *, tile: int | None = None, tile_overlap: int = 32,
+            clamp: bool = True, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Run an image-to-image `model` on ``x`` (B, 3, H, W) in [0, 1]; returns (B, 3, H, W).
+
+    tile: tile side in pixels (None = whole image at once). Tiles overlap by `tile_overlap`
+    pixels and are blended linearly, so seams do not show. The output stays on x's device;
+    each tile runs on the model's device.
+    clamp: clamp to [0, 1] (the networks' raw outputs are input + residual, not clamped).
+    progress: called with the number of tiles done after each tile.
+    """
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"restore expects a (B, 3, H, W) tensor, got {tuple(x.shape)}")
+    device = next(model.parameters()).device
+    h, w = x.shape[-2:]
+    if tile is None or (h <= tile and w <= tile):
+        y = run_padded(model, x.to(device)).to(x.device, torch.float32)
+        if progress:
+            progress(1)
+        return y.clamp(0, 1) if clamp else y
+    if tile_overlap < 0 or tile_overlap >= tile:
+        raise ValueError(f"tile_overlap must be in [0, tile), got {tile_overlap} for tile {tile}")
+    out = torch.zeros_like(x, dtype=torch.float32)
+    weight = torch.zeros((1, 1, h, w), device=x.device, dtype=torch.float32)
+    th, tw = min(tile, h), min(tile, w)
+    ys, xs = _tile_starts(h, th, tile_overlap), _tile_starts(w, tw, tile_overlap)
+    done = 0
+    for y0 in ys:
+        for x0 in xs:
+            patch = x[..., y0:y0 + th, x0:x0 + tw].to(device)
+            res = run_padded(model, patch).to(x.device, torch.float32)
+            wy = _ramp(th, tile_overlap, y0 == 0, y0 + th == h, x.device, torch.float32)
+            wx = _ramp(tw, tile_overlap, x0 == 0, x0 + tw == w, x.device, torch.float32)
+            wgt = wy[:, None] * wx[None, :]
+            out[..., y0:y0 + th, x0:x0 + tw] += res * wgt
+            weight[..., y0:y0 + th, x0:x0 + tw] += wgt
+            done += 1
+            if progress:
+                progress(done)
+    y = out / weight
+    return y.clamp(0, 1) if clamp else y
+
+
+def count_tiles(h: int, w: int, tile: int | None, tile_overlap: int) -> int:
+    """How many forward passes :func:`restore` makes on an H x W image."""
+    if tile is None or (h <= tile and w <= tile):
+        return 1
+    return len(_tile_starts(h, min(tile, h), tile_overlap)) * len(_tile_starts(w, min(tile, w), tile_overlap))
+
+
+def prepare_for_inference(model: nn.Module, device: torch.device | str | None = None) -> nn.Module:
+    """Eval mode, no gradients, on `device`; channels_last on CUDA where convolutions gain from it."""
+    device = pick_device(str(device) if device is not None else None)
+    model = model.to(device).eval()
+    model.requires_grad_(False)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model

@@ -1,0 +1,35 @@
+"""Every network of Blur2Blur, one file per architecture, behind a small registry.
+
+    >>> from blur2blur.models import create_model, load_weights
+    >>> net = create_model("nafnet", width=32, enc_blk_nums=[1, 1, 1, 28])
+    >>> load_weights(net, "NAFNet-GoPro-width32.pth")          # official file, strict
+    >>> net = load_checkpoint("run/deblurrer.safetensors")        # ours: knows its own architecture
+"""
+
+# Importing the architecture files registers them.
+from blur2blur.models import discriminator, kernel_wizard, mimo_unet, nafnet, restormer, unet, vgg  # noqa: F401
+from blur2blur.models.checkpoint import (
+    CheckpointError,
+    identify_weights,
+    load_any,
+    load_checkpoint,
+    load_weights,
+    read_state_dict,
+    save_checkpoint,
+)
+from blur2blur.models.registry import create_model, get_spec, list_models, register_model, spec_of
+
+__all__ = [
+    "CheckpointError",
+    "create_model",
+    "get_spec",
+    "identify_weights",
+    "list_models",
+    "load_any",
+    "load_checkpoint",
+    "load_weights",
+    "read_state_dict",
+    "register_model",
+    "save_checkpoint",
+    "spec_of",
+]
