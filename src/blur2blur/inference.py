@@ -35,7 +35,8 @@ def _size_rule(model: nn.Module) -> tuple[int, str, str]:
         return 1, "reflect", IMAGE
     if spec.output not in (IMAGE, MULTISCALE):
         raise ValueError(f"{spec.name} is not an image-to-image network")
-    return spec.size_multiple, spec.pad_mode, spec.output
+    # Some architectures' size rule depends on their arguments (U-Net depth): the model knows best.
+    return getattr(model, "size_multiple", spec.size_multiple), spec.pad_mode, spec.output
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:

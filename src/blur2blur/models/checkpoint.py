@@ -260,7 +260,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     if header.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer blur2blur (format "
                               f"{header['format_version']} > {FORMAT_VERSION}); upgrade blur2blur")
-    model = create_model(header["arch"], **header.get("args", {}))
+    args = dict(header.get("args", {}))
+    if "weights" in args:  # e.g. VGG: the checkpoint holds the weights, nothing to fetch
+        args["weights"] = None
+    model = create_model(header["arch"], **args)
+    model.arch_args = dict(header.get("args", {}))
     load_weights(model, sd)
     model.checkpoint_info = header.get("info", {})
     return model.to(map_location).eval()
@@ -292,6 +296,10 @@ def load_any(path: str | os.PathLike, arch: str | None = None, **overrides: Any)
         if not cands:
             raise CheckpointError(f"{path}: {_format_candidates(cands)} (format {meta['format']}); "
                                   f"known architectures: {', '.join(list_models())}")
+        if arch is None and meta["format"] == "raw state_dict":
+            # MIMO-UNet's own files are {'model': sd}; a bare MIMO-UNet state dict is what
+            # Blur2Blur's training writes for its translator G.
+            cands.sort(key=lambda c: c[0] != "b2b_translator")
         name, args = cands[0]
     args.update(overrides)
     model = create_model(name, **args)
