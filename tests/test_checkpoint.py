@@ -8,6 +8,7 @@ import struct
 
 import pytest
 import torch
+from conftest import FIXTURE_DIR
 
 from blur2blur.models import (
     CheckpointError,
@@ -19,7 +20,6 @@ from blur2blur.models import (
     read_state_dict,
     save_checkpoint,
 )
-from conftest import FIXTURE_DIR
 
 TINY_NAFNET = dict(img_channel=3, width=8, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURE_DIR
 from PIL import Image
 from typer.testing import CliRunner
 
 from blur2blur import assets
 from blur2blur.cli import app
 from blur2blur.models import create_model, load_checkpoint, save_checkpoint
-from conftest import FIXTURE_DIR
 
 runner = CliRunner()
 SUBCOMMANDS = ["deblur", "models", "inspect", "convert", "version"]
@@ -126,7 +126,6 @@ def test_models_lists_every_architecture():
         assert name in result.output
 
 
-@pytest.mark.skipif(not assets.sample_deblurrer_path().exists(), reason="sample deblurrer not built")
 def test_example_run_improves_psnr(tmp_path):
     result = runner.invoke(app, ["deblur", "--example", "--out", str(tmp_path / "ex")])
     assert result.exit_code == 0, result.output

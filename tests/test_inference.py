@@ -10,7 +10,7 @@ from torch import nn
 
 from blur2blur.inference import count_tiles, pad_to_multiple, restore, run_padded
 from blur2blur.models import create_model
-from blur2blur.models.registry import IMAGE, _REGISTRY, ModelSpec
+from blur2blur.models.registry import _REGISTRY, IMAGE, ModelSpec
 
 
 class Pointwise(nn.Module):

@@ -237,6 +237,9 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, info: dict[str
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
