@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from blur2blur.inference import count_tiles, pad_to_multiple, restore, run_padded
+from blur2blur.inference import count_tiles, restore, run_padded
 from blur2blur.models import create_model
 from blur2blur.models.registry import _REGISTRY, IMAGE, ModelSpec
+from blur2blur.ops import pad_to_multiple
 
 
 class Pointwise(nn.Module):

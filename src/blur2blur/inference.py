@@ -12,10 +12,10 @@ import math
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from blur2blur.models.registry import IMAGE, MULTISCALE, spec_of
+from blur2blur.ops import pad_to_multiple
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -37,23 +37,6 @@ def _size_rule(model: nn.Module) -> tuple[int, str, str]:
         raise ValueError(f"{spec.name} is not an image-to-image network")
     # Some architectures' size rule depends on their arguments (U-Net depth): the model knows best.
     return getattr(model, "size_multiple", spec.size_multiple), spec.pad_mode, spec.output
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:
-    """Pad right and bottom so that H and W are multiples of `multiple` (as official test scripts do).
-
-    Reflect padding needs the pad to be smaller than the side; when it is not (tiny images)
-    replicate padding is used instead.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    if mode == "reflect" and (ph >= h or pw >= w):
-        mode = "replicate"
-    if mode == "constant":
-        return F.pad(x, (0, pw, 0, ph))
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def run_padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blur2blur.models.registry import OTHER, register_model
+from blur2blur.ops import pad_right_bottom
 
 # Total down-sampling of the image inside the adapter path: H/4 features, then a 5-level U-Net.
 APPLY_MULTIPLE = 128
@@ -61,31 +62,6 @@ def kernel_map_size(height: int, width: int) -> tuple[int, int]:
     extractor (``ceil(./32)``); every stride-2 conv3x3 with padding 1 rounds up.
     """
     return _ceil_div(_ceil_div(height, 4), 32), _ceil_div(_ceil_div(width, 4), 32)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int = APPLY_MULTIPLE, mode: str = "reflect",
-                    min_size: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (B, C, H, W) `x` on the right/bottom up to multiples of `multiple` (and >= `min_size`).
-
-    Returns ``(padded, (H, W))``; crop back with ``y[..., :H, :W]``. ``mode`` is a
-    :func:`torch.nn.functional.pad` mode ("reflect", "replicate", "constant"). Reflect padding
-    cannot be wider than the image minus one pixel; for images that small (a pad of more than
-    H-1 rows) "replicate" is used instead, since reflecting would fail.
-    """
-    h, w = x.shape[-2:]
-    th = max(_ceil_div(h, multiple) * multiple, _ceil_div(min_size, multiple) * multiple)
-    tw = max(_ceil_div(w, multiple) * multiple, _ceil_div(min_size, multiple) * multiple)
-    return _pad_to(x, th, tw, mode), (h, w)
-
-
-def _pad_to(x: torch.Tensor, th: int, tw: int, mode: str) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = th - h, tw - w
-    if ph == 0 and pw == 0:
-        return x
-    if mode == "reflect" and (ph >= h or pw >= w):
-        mode = "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -463,7 +439,7 @@ class KernelWizard(nn.Module):
             ph, pw = _ceil_div(h, APPLY_MULTIPLE), _ceil_div(w, APPLY_MULTIPLE)
             raise ValueError(f"a {tuple(kernel.shape[-2:])} kernel map covers {th}x{tw} pixels, smaller than the "
                              f"{h}x{w} image; it needs at least ({ph}, {pw}) (ceil(H/128), ceil(W/128))")
-        return self.apply_kernel(_pad_to(sharp, th, tw, mode), kernel)[..., :h, :w]
+        return self.apply_kernel(pad_right_bottom(sharp, th, tw, mode), kernel)[..., :h, :w]
 
     def encode_padded(self, sharp: torch.Tensor, blurry: torch.Tensor,
                       mode: str = "reflect") -> tuple[torch.Tensor, torch.Tensor]:
@@ -474,7 +450,7 @@ class KernelWizard(nn.Module):
         prefer real crops of >= 256 pixels where the data allows.
         """
         th, tw = self.padded_size(*sharp.shape[-2:])
-        return self.encode(_pad_to(sharp, th, tw, mode), _pad_to(blurry, th, tw, mode))
+        return self.encode(pad_right_bottom(sharp, th, tw, mode), pad_right_bottom(blurry, th, tw, mode))
 
     def blur_like(self, sharp: torch.Tensor, known_sharp: torch.Tensor, known_blurry: torch.Tensor,
                   generator: torch.Generator | None = None, mode: str = "reflect") -> torch.Tensor:
@@ -496,5 +472,4 @@ __all__ = [
     "KernelWizard",
     "infer_kernel_wizard_config",
     "kernel_map_size",
-    "pad_to_multiple",
 ]
