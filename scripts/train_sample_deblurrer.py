@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=Path, default=None, help="continue from this blur2blur checkpoint")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(args.seed)
@@ -91,6 +92,13 @@ def main() -> None:
     val_blurry = blur_with_kernels(val_sharp, val_kernels, gamma=GAMMA)
 
     model = create_model("nafnet", **ARCH)
+    previous = {}
+    if args.init:
+        from blur2blur.models import load_checkpoint
+
+        init = load_checkpoint(args.init)
+        model.load_state_dict(init.state_dict())
+        previous = init.checkpoint_info
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.9))
     deadline = time.time() + args.minutes * 60
@@ -126,7 +134,8 @@ def main() -> None:
         "trained_by": "scripts/train_sample_deblurrer.py",
         "data": f"{len(train)} photographs (downscaled x2), random {args.crop}px crops, straight motion "
                 f"kernels 7-21 px applied in linear light (gamma {GAMMA})",
-        "steps": step, "batch": args.batch, "minutes": args.minutes, "seed": args.seed,
+        "steps": step, "batch": args.batch, "crop": args.crop, "minutes": args.minutes, "seed": args.seed,
+        "continued_from": previous or None,
         "parameters": n_params,
         "heldout_psnr_blurry": round(before, 3), "heldout_psnr_deblurred": round(after, 3),
         "heldout_crops": len(val_sharp), "heldout_improved": int(improved),
