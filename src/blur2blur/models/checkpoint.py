@@ -247,6 +247,43 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, info: dict[str
     return path
 
 
+def _model_from_header(path: str | os.PathLike, header: dict[str, Any], sd: StateDict,
+                       arch: str | None = None, overrides: dict[str, Any] | None = None) -> nn.Module:
+    if header.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by a newer blur2blur (format "
+                              f"{header['format_version']} > {FORMAT_VERSION}); upgrade blur2blur")
+    args = {**header.get("args", {}), **(overrides or {})}
+    build_args = dict(args)
+    if "weights" in build_args:  # e.g. VGG: the checkpoint holds the weights, nothing to fetch
+        build_args["weights"] = None
+    model = create_model(arch or header["arch"], **build_args)
+    model.arch_args = args
+    load_weights(model, sd)
+    model.checkpoint_info = header.get("info", {})
+    return model.eval()
+
+
+def _official_architecture(path: str | os.PathLike, sd: StateDict, fmt: str,
+                           arch: str | None) -> tuple[str, dict[str, Any]]:
+    # Which architecture and constructor arguments an official (header-less) file holds.
+    if arch is not None:
+        spec = get_spec(arch)
+        args = spec.infer_config(sd) if spec.infer_config else None
+        if args is None:
+            raise CheckpointError(f"{path}: the weights do not look like {arch}; "
+                                  f"{_format_candidates(identify_weights(sd))}")
+        return arch, args
+    cands = identify_weights(sd)
+    if not cands:
+        raise CheckpointError(f"{path}: {_format_candidates(cands)} (format {fmt}); "
+                              f"known architectures: {', '.join(list_models())}")
+    if fmt == "raw state_dict":
+        # MIMO-UNet's own files are {'model': sd}; a bare MIMO-UNet state dict is what
+        # Blur2Blur's training writes for its translator G.
+        cands.sort(key=lambda c: c[0] != "b2b_translator")
+    return cands[0]
+
+
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild and return the model stored in one of our checkpoints (in eval mode).
 
@@ -254,23 +291,12 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     header: use :func:`load_any` for those.
     """
     sd, meta = read_state_dict(path)
-    header = meta.get("header")
-    if header is None:
+    if "header" not in meta:
         raise CheckpointError(
             f"{path}: not a blur2blur checkpoint (no architecture header; file format "
             f"{meta['format']}). For official weights use load_any(path) or "
             f"load_weights(create_model(name, ...), path); {_format_candidates(identify_weights(sd))}")
-    if header.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: written by a newer blur2blur (format "
-                              f"{header['format_version']} > {FORMAT_VERSION}); upgrade blur2blur")
-    args = dict(header.get("args", {}))
-    if "weights" in args:  # e.g. VGG: the checkpoint holds the weights, nothing to fetch
-        args["weights"] = None
-    model = create_model(header["arch"], **args)
-    model.arch_args = dict(header.get("args", {}))
-    load_weights(model, sd)
-    model.checkpoint_info = header.get("info", {})
-    return model.to(map_location).eval()
+    return _model_from_header(path, meta["header"], sd).to(map_location)
 
 
 def load_any(path: str | os.PathLike, arch: str | None = None, **overrides: Any) -> nn.Module:
@@ -281,31 +307,10 @@ def load_any(path: str | os.PathLike, arch: str | None = None, **overrides: Any)
     and `overrides` set arguments the shapes cannot tell (e.g. ``train_size``).
     """
     sd, meta = read_state_dict(path)
-    if "header" in meta and arch is None and not overrides:
-        return load_checkpoint(path)
     if "header" in meta:
-        name, args = meta["header"]["arch"] if arch is None else arch, dict(meta["header"].get("args", {}))
-    else:
-        cands = identify_weights(sd)
-        if arch is not None:
-            cands = [c for c in cands if c[0] == arch] or cands
-            if not cands or cands[0][0] != arch:
-                spec = get_spec(arch)
-                guess = spec.infer_config(sd) if spec.infer_config else None
-                if guess is None:
-                    raise CheckpointError(f"{path}: the weights do not look like {arch}; "
-                                          f"{_format_candidates(identify_weights(sd))}")
-                cands = [(arch, guess)]
-        if not cands:
-            raise CheckpointError(f"{path}: {_format_candidates(cands)} (format {meta['format']}); "
-                                  f"known architectures: {', '.join(list_models())}")
-        if arch is None and meta["format"] == "raw state_dict":
-            # MIMO-UNet's own files are {'model': sd}; a bare MIMO-UNet state dict is what
-            # Blur2Blur's training writes for its translator G.
-            cands.sort(key=lambda c: c[0] != "b2b_translator")
-        name, args = cands[0]
-    args.update(overrides)
-    model = create_model(name, **args)
+        return _model_from_header(path, meta["header"], sd, arch, overrides)
+    name, args = _official_architecture(path, sd, meta["format"], arch)
+    model = create_model(name, **{**args, **overrides})
     load_weights(model, sd)
     model.checkpoint_info = {"source": str(path), "format": meta["format"]}
     return model.eval()
