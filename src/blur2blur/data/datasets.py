@@ -1,0 +1,133 @@
+"""Training datasets: random aligned crops whose every random choice is a function of the index.
+
+Item ``n`` of a dataset here is decided by ``blur2blur.seeding.generator(seed, n)`` alone (which image,
+where to crop, which flip/rotation), so the training loop can resume at any step and get the
+same data, with any number of data-loading workers or DDP processes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from blur2blur.data.images import read_image
+from blur2blur.data.pairs import BlurPair, load_pair
+from blur2blur.seeding import generator
+
+
+def _randint(high: int, g: torch.Generator) -> int:
+    return int(torch.randint(high, (1,), generator=g))
+
+
+def random_dihedral(g: torch.Generator, *, flip: bool = True, rotate: bool = True) -> tuple[bool, bool, bool]:
+    """(horizontal flip, vertical flip, transpose) drawn as in the extractor's recipe (use_flip, use_rot)."""
+    hflip = flip and bool(torch.rand((), generator=g) < 0.5)
+    vflip = rotate and bool(torch.rand((), generator=g) < 0.5)
+    transpose = rotate and bool(torch.rand((), generator=g) < 0.5)
+    return hflip, vflip, transpose
+
+
+def apply_dihedral(x: torch.Tensor, hflip: bool, vflip: bool, transpose: bool) -> torch.Tensor:
+    """Apply the same flip/rotation to every image of a pair: (..., H, W) -> (..., H, W) or (..., W, H)."""
+    if hflip:
+        x = x.flip(-1)
+    if vflip:
+        x = x.flip(-2)
+    if transpose:
+        x = x.transpose(-1, -2)
+    return x
+
+
+def random_crop_box(height: int, width: int, size: int, g: torch.Generator) -> tuple[int, int]:
+    """Top-left (y, x) of a uniformly placed `size` x `size` crop."""
+    return _randint(height - size + 1, g), _randint(width - size + 1, g)
+
+
+class _ImageCache:
+    """Decoded images kept in memory (per worker process), least recently used evicted first."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.items: OrderedDict[object, tuple[torch.Tensor, ...]] = OrderedDict()
+
+    def get(self, key: object, load) -> tuple[torch.Tensor, ...]:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = load()
+        if self.capacity > 0:
+            self.items[key] = value
+            while len(self.items) > self.capacity:
+                self.items.popitem(last=False)
+        return value
+
+
+class PairCrops(Dataset):
+    """Aligned random crops of (blurry, sharp) pairs: item n -> ``{"sharp", "blurry"}``, each (3, size, size).
+
+    The same crop box and flip/rotation go to both images. Pairs smaller than `size` raise a
+    ValueError naming the file. ``len()`` is the number of pairs (one epoch's worth); the index
+    itself can be any non-negative integer.
+    """
+
+    def __init__(self, pairs: Sequence[BlurPair], size: int, *, seed: int = 0, flip: bool = True,
+                 rotate: bool = True, sharp_mode: str = "middle", cache_images: int = 256):
+        if not pairs:
+            raise ValueError("no pairs to train on")
+        self.pairs, self.size, self.seed = list(pairs), int(size), seed
+        self.flip, self.rotate, self.sharp_mode = flip, rotate, sharp_mode
+        self.cache = _ImageCache(cache_images)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(blurry, sharp) of pair i, (3, H, W) in [0, 1], from the cache when possible."""
+        pair = self.pairs[i]
+        return self.cache.get(i, lambda: load_pair(pair, self.sharp_mode))
+
+    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
+        g = generator(self.seed, n)
+        i = _randint(len(self.pairs), g)
+        blurry, sharp = self.load(i)
+        h, w = blurry.shape[-2:]
+        if min(h, w) < self.size:
+            raise ValueError(f"{self.pairs[i].blurry}: {w}x{h} is smaller than the {self.size}px training crop")
+        y, x = random_crop_box(h, w, self.size, g)
+        both = torch.stack([sharp, blurry])[..., y:y + self.size, x:x + self.size]
+        both = apply_dihedral(both, *random_dihedral(g, flip=self.flip, rotate=self.rotate))
+        return {"sharp": both[0].contiguous(), "blurry": both[1].contiguous()}
+
+
+class ImageCrops(Dataset):
+    """Random crops of single images (unpaired sets): item n -> ``{"image": (3, size, size)}``."""
+
+    def __init__(self, paths: Sequence[str | Path], size: int, *, seed: int = 0, flip: bool = True,
+                 rotate: bool = False, cache_images: int = 256):
+        if not paths:
+            raise ValueError("no images")
+        self.paths, self.size, self.seed = [Path(p) for p in paths], int(size), seed
+        self.flip, self.rotate = flip, rotate
+        self.cache = _ImageCache(cache_images)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
+        g = generator(self.seed, n)
+        i = _randint(len(self.paths), g)
+        (img,) = self.cache.get(i, lambda: (read_image(self.paths[i])[0],))
+        h, w = img.shape[-2:]
+        if min(h, w) < self.size:
+            raise ValueError(f"{self.paths[i]}: {w}x{h} is smaller than the {self.size}px training crop")
+        y, x = random_crop_box(h, w, self.size, g)
+        crop = apply_dihedral(img[:, y:y + self.size, x:x + self.size],
+                              *random_dihedral(g, flip=self.flip, rotate=self.rotate))
+        return {"image": crop.contiguous()}
+
+
+__all__ = ["ImageCrops", "PairCrops", "apply_dihedral", "random_crop_box", "random_dihedral"]

@@ -1,0 +1,6 @@
+"""Training: one shared loop (:mod:`.loop`) and one small module per trainable thing.
+
+* :mod:`.loop` - device, DDP, mixed precision, checkpoints/resume, logging, NaN checks;
+* :mod:`.schedules` - learning-rate schedules as functions of the step;
+* :mod:`.kernels` - the blur-kernel extractor F (KernelWizard).
+"""
