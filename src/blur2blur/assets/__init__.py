@@ -26,3 +26,11 @@ def example_blurry_images() -> list[Path]:
 def example_sharp_for(blurry: Path) -> Path:
     """The sharp original of a bundled blurry example."""
     return blurry.with_name(blurry.name.replace("_blurry", "_sharp"))
+
+
+PHOTOS = ASSETS / "photos"
+
+
+def demo_photos() -> list[Path]:
+    """The 91 bundled demo photographs (short side 288 px, WebP; credits in ``photos/CREDITS.md``), sorted."""
+    return sorted(PHOTOS.glob("*.webp"))
