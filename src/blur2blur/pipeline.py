@@ -83,7 +83,7 @@ def deblur_files(model: nn.Module, inputs: list[str | os.PathLike], out_dir: str
         n_tiles = count_tiles(h, w, tile, tile_overlap)
         with torch.inference_mode():
             out = restore(model, img[None], tile=tile, tile_overlap=tile_overlap,
-                          progress=(lambda k: bar.set_postfix_str(f"{src.name} tile {k}/{n_tiles}"))
+                          progress=(lambda k, name=src.name, n=n_tiles: bar.set_postfix_str(f"{name} tile {k}/{n}"))
                           if n_tiles > 1 else None)[0]
         write_image(out, dst, info, overwrite=overwrite)
         result.written.append(dst)

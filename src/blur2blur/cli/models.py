@@ -1,4 +1,4 @@
-"""The ``blur2blur`` command. Each subcommand is a thin layer over the Python API."""
+"""`blur2blur deblur`, `models`, `inspect`, `convert`, `version`: using and managing weight files."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Blur2Blur: give any camera its own deblurring model, trained from unpaired blurry and sharp images.",
-)
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+from blur2blur.cli.common import app
+from blur2blur.cli.common import fail as _fail
 
 
 @app.command()
@@ -68,7 +60,7 @@ def deblur(
         _report_example(result, out)
     if result.failed:
         typer.secho(f"{len(result.failed)} file(s) could not be read:", fg=typer.colors.YELLOW, err=True)
-        for path, reason in result.failed:
+        for _path, reason in result.failed:
             typer.echo(f"  {reason}", err=True)
         raise typer.Exit(1)
 
@@ -148,11 +140,3 @@ def version() -> None:
     from blur2blur import __version__
 
     typer.echo(f"blur2blur {__version__} (torch {torch.__version__})")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -396,7 +396,8 @@ class KernelWizard(nn.Module):
         return self.encode(sharp, blurry)
 
     @staticmethod
-    def sample_kernel(mean: torch.Tensor, sigma: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_kernel(mean: torch.Tensor, sigma: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
         """``mean + sigma * N(0, 1)``: the kernel Blur2Blur applies (equals mean when sigma is 0)."""
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + sigma * noise

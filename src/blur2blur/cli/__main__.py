@@ -1,0 +1,3 @@
+from blur2blur.cli import main
+
+main()

@@ -1,0 +1,216 @@
+"""`blur2blur kernels train|eval|transfer`: the blur-kernel extractor and the known-blur set K."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from blur2blur.cli.common import app, fail
+
+kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
+app.add_typer(kernels_app, name="kernels")
+
+_PAIRS_HELP = "Known-blur pairs: GoPro, REDS, RSBlur, RB2V, blur/ + sharp/ folders or the reference layout."
+
+
+def _pairs(root: Optional[Path], layout: str, split: str, demo_part: str | None, what: str = "--pairs"):
+    from blur2blur.data.pairs import PairDatasetError, find_pairs
+
+    if root is None:
+        if demo_part is None:
+            fail(f"give {what} DIR (or --demo)")
+        from blur2blur.data.demo import demo_known_pairs
+
+        root, layout = demo_known_pairs() / demo_part, "folders"
+    try:
+        return find_pairs(root, layout, split=split), root
+    except (PairDatasetError, ValueError) as e:
+        fail(str(e))
+
+
+def _load_extractor(path: Path, device: str | None):
+    from blur2blur.inference import pick_device
+    from blur2blur.models import CheckpointError, load_any
+
+    try:
+        net = load_any(path, arch="kernel_wizard")
+    except (CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
+        fail(str(e))
+    return net.to(pick_device(device)).eval()
+
+
+def _extractor_info(path: Path) -> dict:
+    from blur2blur.hub import sha256_file
+
+    return {"file": path.name, "sha256": sha256_file(path)}
+
+
+@kernels_app.command("train")
+def train_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained extractor (.safetensors)."),
+    pairs: Optional[Path] = typer.Option(None, help=_PAIRS_HELP),
+    layout: str = typer.Option("auto", help="Dataset layout (auto-detected by default)."),
+    split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
+    val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for the metric (default: a share of "
+                                             "the training scenes, val_fraction)."),
+    demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
+    preset: str = typer.Option("paper", help="paper: the extractor paper's recipe (GPU-sized); "
+                               "tiny: a CPU-sized model for tests and demos."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
+    set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
+                                   "--set arch.use_vae=true (repeatable)."),
+    init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official GOPRO_woVAE.pth)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Checkpoints, logs and config (default: OUT's name + "
+                                           "'-run'). Rerunning the same command resumes from it."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
+    import dataclasses
+
+    from blur2blur.config import ConfigError, diff_configs, load_config, save_config, to_dict
+    from blur2blur.models import load_any, save_checkpoint
+    from blur2blur.train.kernels import PRESETS, KernelTrainer, reblur_psnr, split_by_scene
+    from blur2blur.train.loop import setup_runtime, shutdown_runtime, train
+
+    if preset not in PRESETS:
+        fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    try:
+        base = PRESETS[preset]()
+        cfg = load_config(type(base), config, set_, base=base)
+        if device:
+            cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, device=device))
+    except ConfigError as e:
+        fail(str(e))
+    if show_config:
+        import yaml
+
+        typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        raise typer.Exit(0)
+    if out.exists():
+        fail(f"{out} exists; refusing to overwrite it (choose another --out)")
+    run_dir = run_dir or out.with_name(out.stem + "-run")
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        previous = load_config(type(cfg), saved)
+        changed = [k for k in diff_configs(previous, cfg) if k not in ("loop.steps", "loop.device", "loop.progress")]
+        if changed:
+            fail(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+                 "use another --run-dir or the same settings to resume")
+
+    train_pairs, root = _pairs(pairs, layout, split, "train" if demo else None)
+    if val_pairs is not None or demo:
+        held, _ = _pairs(val_pairs, "auto", "test", "test" if demo else None, "--val-pairs")
+    else:
+        train_pairs, held = split_by_scene(train_pairs, cfg.val_fraction, cfg.loop.seed)
+    runtime = setup_runtime(cfg.loop)
+    try:
+        extractor = None
+        if init is not None:
+            extractor = load_any(init, arch="kernel_wizard")
+        trainer = KernelTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    if runtime.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if saved.exists():
+            saved.unlink()  # only steps/device changed: record the settings this run continues with
+        save_config(cfg, saved)
+        n = sum(p.numel() for p in trainer.extractor.parameters())
+        typer.echo(f"extractor: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
+                   f"{len(held)} held out; run folder {run_dir}", err=True)
+    try:
+        result = train(trainer, runtime, cfg.loop, run_dir, meta={"config": to_dict(cfg)}, desc="kernel extractor")
+    finally:
+        shutdown_runtime(runtime)
+    if not runtime.is_main:
+        return
+    metrics = result.eval or (reblur_psnr(trainer.extractor, held[: cfg.val_max_pairs], size=cfg.val_size,
+                                          device=runtime.device) if held else {})
+    info = {"trained_by": "blur2blur kernels train", "pairs": str(root), "steps": result.step,
+            "config": to_dict(cfg), "heldout": metrics, "init": str(init) if init else None}
+    save_checkpoint(trainer.extractor.cpu(), out, info=info)
+    typer.echo(f"wrote {out} after {result.step} steps")
+    if metrics:
+        _print_metric(metrics)
+
+
+def _print_metric(m: dict) -> None:
+    typer.echo(f"held-out re-blur PSNR {m['reblur_psnr']:.2f} dB vs identity (sharp vs blurry) "
+               f"{m['identity_psnr']:.2f} dB: {m['gain_db']:+.2f} dB, {100 * m['improved']:.0f}% of "
+               f"{int(m['pairs'])} pairs improved")
+
+
+@kernels_app.command("eval")
+def eval_cmd(
+    extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
+    pairs: Optional[Path] = typer.Option(None, help=_PAIRS_HELP),
+    layout: str = typer.Option("auto"),
+    split: str = typer.Option("test", help="Split to evaluate on, where the layout has splits."),
+    demo: bool = typer.Option(False, "--demo", help="Evaluate on the bundled demo's held-out known pairs."),
+    size: int = typer.Option(256, help="Centre crop per pair (0: whole images)."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate on at most this many pairs."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
+    device: Optional[str] = typer.Option(None),
+) -> None:
+    """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry)."""
+    from blur2blur.train.kernels import reblur_psnr
+
+    found, _ = _pairs(pairs, layout, split, "test" if demo else None)
+    net = _load_extractor(extractor, device)
+    metrics = reblur_psnr(net, found[:limit] if limit else found, size=size or None,
+                          device=next(net.parameters()).device)
+    _print_metric(metrics)
+    if json_out is not None:
+        if json_out.exists():
+            fail(f"{json_out} exists; refusing to overwrite it")
+        json_out.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+
+
+@kernels_app.command("transfer")
+def transfer_cmd(
+    extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
+    sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs (repeatable)."),
+    pairs: Optional[Path] = typer.Option(None, help=_PAIRS_HELP),
+    layout: str = typer.Option("auto"),
+    split: str = typer.Option("train"),
+    demo: bool = typer.Option(False, "--demo", help="Use the bundled demo's known pairs and camera photos."),
+    variants: int = typer.Option(1, help="K images per sharp image, each with its own known pair."),
+    crop: Optional[int] = typer.Option(None, help="Write random CROP x CROP crops instead of whole images."),
+    seed: int = typer.Option(0),
+    camera_noise: str = typer.Option("auto", help="Give K the camera's noise and JPEG look back, estimated "
+                                     "from the sharp images: auto (when noticeable), match (always), off."),
+    tile: Optional[int] = typer.Option(None, help="Re-blur in tiles of this many pixels (multiple of 128)."),
+    device: Optional[str] = typer.Option(None),
+) -> None:
+    """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs."""
+    from blur2blur.data.images import expand_inputs
+    from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
+
+    if camera_noise not in ("auto", "match", "off"):
+        fail(f"--camera-noise must be auto, match or off; got {camera_noise!r}")
+    if not sharp and not demo:
+        fail("give the camera's sharp images with --sharp (or --demo)")
+    found, _ = _pairs(pairs, layout, split, "train" if demo else None)
+    if sharp:
+        try:
+            sharp_paths = expand_inputs(sharp)
+        except FileNotFoundError as e:
+            fail(str(e))
+    elif demo:
+        from blur2blur.data.demo import demo_camera_sharp
+
+        sharp_paths = demo_camera_sharp()
+    net = _load_extractor(extractor, device)
+    cfg = TransferConfig(variants=variants, crop=crop, seed=seed, camera_noise=camera_noise, tile=tile)
+    try:
+        result = transfer_to_folder(net, found, sharp_paths, out, cfg, extractor_info=_extractor_info(extractor))
+    except (ValueError, FileExistsError) as e:
+        fail(str(e))
+    look = f"; camera look re-applied: {result.look.describe()}" if result.look else ""
+    typer.echo(f"K: wrote {result.written} image(s) to {out}" + (f", {result.skipped} already there" if
+                                                                 result.skipped else "") + look)
