@@ -260,7 +260,7 @@ def _image_size(path: Path) -> tuple[int, int]:
             im.verify()
         with Image.open(path) as im:
             return im.size
-    except Exception as e:
+    except Exception as e:  # any decoder failure means "unreadable"
         raise ImageReadError(f"{path}: {e}") from e
 
 
