@@ -1,0 +1,169 @@
+"""The translator's losses (paper Eq. 3-7) and the reference code's variants, for comparison.
+
+* adversarial (Eq. 3): ``"log"`` is the paper's log-loss, in its usual non-saturating form for
+  G; ``"hinge"`` (the reference code) and ``"lsgan"`` are options. Discriminator outputs are
+  logits, as one tensor or a list (one map per scale: the reference's multi-scale PatchGAN),
+  averaged over scales;
+* gradient penalty (Eq. 4): ``E[(||grad D(y_hat)||_2 - 1)^2]`` with ``y_hat`` a random mix of
+  two batches (paper: y and G(y); reference: K and G(y)). With several scales, the same mixing
+  ratio is used at every scale and the gradient norm is taken over all of them together;
+* multi-scale perceptual reconstruction (Eq. 5): L1 between feature maps of G(y_i) and y_i at
+  every output scale i. The paper divides each scale's sum by its number of elements and
+  averages over scales (``reduction="paper"``); the reference sums weighted per-layer means over
+  scales (``reduction="reference"``).
+
+All functions take and return tensors (no hidden state), so each can be checked by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+AdvKind = Literal["log", "hinge", "lsgan"]
+Logits = torch.Tensor | Sequence[torch.Tensor]
+
+
+def _scales(x: Logits) -> list[torch.Tensor]:
+    return [x] if isinstance(x, torch.Tensor) else list(x)
+
+
+def discriminator_loss(real: Logits, fake: Logits, kind: AdvKind = "log") -> torch.Tensor:
+    """D's loss: real images should score high, generated ones low (mean over elements, then scales).
+
+    log: ``softplus(-real) + softplus(fake)`` = ``-log D(real) - log(1 - D(fake))`` with D = sigmoid;
+    hinge: ``relu(1 - real) + relu(1 + fake)``; lsgan: ``(real - 1)^2 + fake^2``.
+    """
+    terms = []
+    for r, f in zip(_scales(real), _scales(fake), strict=True):
+        if kind == "log":
+            terms.append(F.softplus(-r).mean() + F.softplus(f).mean())
+        elif kind == "hinge":
+            terms.append(F.relu(1 - r).mean() + F.relu(1 + f).mean())
+        elif kind == "lsgan":
+            terms.append(((r - 1) ** 2).mean() + (f ** 2).mean())
+        else:
+            raise ValueError(f"unknown adversarial loss {kind!r}; choose log, hinge or lsgan")
+    return torch.stack(terms).mean()
+
+
+def generator_adv_loss(fake: Logits, kind: AdvKind = "log") -> torch.Tensor:
+    """G's adversarial loss on D's logits for G(y) (mean over elements, then scales).
+
+    log: ``softplus(-fake)`` = ``-log D(G(y))`` (non-saturating); hinge: ``-fake``; lsgan: ``(fake - 1)^2``.
+    """
+    terms = []
+    for f in _scales(fake):
+        if kind == "log":
+            terms.append(F.softplus(-f).mean())
+        elif kind == "hinge":
+            terms.append(-f.mean())
+        elif kind == "lsgan":
+            terms.append(((f - 1) ** 2).mean())
+        else:
+            raise ValueError(f"unknown adversarial loss {kind!r}; choose log, hinge or lsgan")
+    return torch.stack(terms).mean()
+
+
+def gradient_penalty(critic: Callable[[Logits], Logits], a: Logits, b: Logits, *,
+                     eps: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``mean_n (||d sum(critic(y_hat)) / d y_hat_n||_2 - 1)^2`` with ``y_hat = eps*a + (1-eps)*b``.
+
+    `a`, `b`: (N, C, H, W) tensors or lists of them (one per scale, same N). `eps` (N,) in
+    [0, 1], drawn uniformly when not given (one per sample, shared by the scales). The
+    penalty keeps its graph, so it can be back-propagated into the critic.
+    """
+    a_s, b_s = _scales(a), _scales(b)
+    if len(a_s) != len(b_s) or any(x.shape != y.shape for x, y in zip(a_s, b_s, strict=True)):
+        raise ValueError("gradient_penalty: both batches need the same scales and shapes")
+    n = a_s[0].shape[0]
+    if eps is None:
+        eps = torch.rand(n, generator=generator, device="cpu" if generator is not None else a_s[0].device)
+    eps = eps.to(a_s[0].device, a_s[0].dtype)
+    mixed = [(eps.view(-1, *[1] * (x.dim() - 1)) * x.detach() + (1 - eps.view(-1, *[1] * (x.dim() - 1)))
+              * y.detach()).requires_grad_(True) for x, y in zip(a_s, b_s, strict=True)]
+    out = critic(mixed[0] if isinstance(a, torch.Tensor) else mixed)
+    total = sum(o.sum() for o in _scales(out))
+    grads = torch.autograd.grad(total, mixed, create_graph=True)
+    norm = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads) + 1e-12)
+    return ((norm - 1) ** 2).mean()
+
+
+def multiscale_perceptual_loss(features: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+                               outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], *,
+                               reduction: Literal["paper", "reference"] = "paper",
+                               layer_weights: Sequence[float] | None = None) -> torch.Tensor:
+    """L1 between ``features(outputs[i])`` and ``features(targets[i])`` at every scale i.
+
+    paper (Eq. 5): per scale, the L1 sum over all feature maps divided by their total number of
+    elements; mean over scales. reference: per scale ``sum_l w_l * mean|f_l(x) - f_l(y)|``; sum
+    over scales. Targets are detached (they are the input y, not something to move).
+    """
+    if len(outputs) != len(targets):
+        raise ValueError(f"{len(outputs)} output scales but {len(targets)} target scales")
+    per_scale = []
+    for out, tgt in zip(outputs, targets, strict=True):
+        fo, ft = features(out), features(tgt.detach())
+        diffs = [(fo[k] - ft[k].detach()).abs() for k in fo]
+        if reduction == "paper":
+            per_scale.append(sum(d.sum() for d in diffs) / sum(d.numel() for d in diffs))
+        elif reduction == "reference":
+            w = layer_weights or [1.0] * len(diffs)
+            if len(w) != len(diffs):
+                raise ValueError(f"{len(w)} layer weights for {len(diffs)} feature maps")
+            per_scale.append(sum(wi * d.mean() for wi, d in zip(w, diffs, strict=True)))
+        else:
+            raise ValueError(f"unknown reduction {reduction!r}; choose paper or reference")
+    stacked = torch.stack(per_scale)
+    return stacked.mean() if reduction == "paper" else stacked.sum()
+
+
+class PerceptualLoss(nn.Module):
+    """The multi-scale perceptual loss with its feature network built in.
+
+    ``variant="paper"``: VGG19 (ImageNet weights), relu1_1..relu5_1, ImageNet-normalised input,
+    the paper's reduction. ``variant="reference"``: the official code's VGG16 taps, layer
+    weights and reduction (see :data:`blur2blur.models.vgg.BLUR2BLUR_PERCEPTUAL`). `weights` is
+    passed to the VGG constructor: "imagenet" (default, downloaded once), a file path, or
+    "random" (only on explicit request: random features make the loss meaningless).
+    """
+
+    def __init__(self, variant: Literal["paper", "reference"] = "paper", weights: str = "imagenet"):
+        super().__init__()
+        from blur2blur.models import create_model
+        from blur2blur.models.vgg import BLUR2BLUR_PERCEPTUAL
+
+        self.variant = variant
+        if variant == "paper":
+            self.features = create_model("vgg19", layers="perceptual", normalize_input=True, weights=weights)
+            self.layer_weights = None
+        elif variant == "reference":
+            ref = BLUR2BLUR_PERCEPTUAL
+            self.features = create_model(ref["arch"], layers=ref["layers"], normalize_input=ref["normalize_input"],
+                                         weights=weights)
+            self.layer_weights = list(ref["layer_weights"])
+        else:
+            raise ValueError(f"unknown perceptual loss variant {variant!r}; choose paper or reference")
+        self.features.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.features.eval()  # a fixed feature extractor, whatever the trainer's mode
+        return self
+
+    def forward(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
+        return multiscale_perceptual_loss(self.features, outputs, targets, reduction=self.variant,
+                                          layer_weights=self.layer_weights)
+
+
+__all__ = [
+    "PerceptualLoss",
+    "discriminator_loss",
+    "generator_adv_loss",
+    "gradient_penalty",
+    "multiscale_perceptual_loss",
+]

@@ -1,0 +1,120 @@
+"""The translator's losses against values computed by hand on tiny tensors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blur2blur.losses import (
+    PerceptualLoss,
+    discriminator_loss,
+    generator_adv_loss,
+    gradient_penalty,
+    multiscale_perceptual_loss,
+)
+
+
+def sp(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_discriminator_losses_by_hand():
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    log = (sp(-2) + sp(1)) / 2 + (sp(0.5) + sp(-3)) / 2
+    assert discriminator_loss(real, fake, "log").item() == pytest.approx(log, rel=1e-6)
+    hinge = (0 + 2) / 2 + (1.5 + 0) / 2
+    assert discriminator_loss(real, fake, "hinge").item() == pytest.approx(hinge)
+    lsgan = (1 + 4) / 2 + (0.25 + 9) / 2
+    assert discriminator_loss(real, fake, "lsgan").item() == pytest.approx(lsgan)
+
+
+def test_log_loss_is_the_papers_equation_3():
+    # -[log D(k) + log(1 - D(G(y)))] with D = sigmoid(logit)
+    real, fake = torch.tensor([0.3]), torch.tensor([-0.7])
+    d_real, d_fake = torch.sigmoid(real), torch.sigmoid(fake)
+    expected = -(torch.log(d_real) + torch.log(1 - d_fake))
+    assert discriminator_loss(real, fake, "log").item() == pytest.approx(expected.item(), rel=1e-6)
+    assert generator_adv_loss(fake, "log").item() == pytest.approx(-torch.log(d_fake).item(), rel=1e-6)
+
+
+def test_generator_losses_and_scales_are_averaged():
+    f1, f2 = torch.tensor([1.0, 3.0]), torch.tensor([[-2.0]])
+    assert generator_adv_loss([f1, f2], "hinge").item() == pytest.approx((-2.0 + 2.0) / 2)
+    assert generator_adv_loss([f1, f2], "lsgan").item() == pytest.approx(((0 + 4) / 2 + 9) / 2)
+    with pytest.raises(ValueError, match="unknown adversarial"):
+        generator_adv_loss(f1, "wgan")
+    with pytest.raises(ValueError):
+        discriminator_loss([f1, f2], [f1], "log")  # scales must pair up
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # critic(x) = sum(w * x): its gradient is w everywhere, so the penalty is (||w|| - 1)^2.
+    w = torch.tensor([0.5, -2.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    a, b = torch.rand(4, 3, 2, 2), torch.rand(4, 3, 2, 2)
+    gp = gradient_penalty(lambda x: (w * x).flatten(1).sum(1), a, b)
+    assert gp.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+
+
+def test_gradient_penalty_of_a_quadratic_critic_matches_autograd_by_hand():
+    # critic(x) = 0.5 * sum(x^2) per sample: gradient = y_hat itself.
+    a, b = torch.rand(3, 2, 4, 4), torch.rand(3, 2, 4, 4)
+    eps = torch.tensor([0.0, 0.5, 1.0])
+    gp = gradient_penalty(lambda x: 0.5 * (x ** 2).flatten(1).sum(1), a, b, eps=eps)
+    mixed = eps.view(-1, 1, 1, 1) * a + (1 - eps.view(-1, 1, 1, 1)) * b
+    expected = ((mixed.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    assert gp.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_gradient_penalty_over_scales_and_backprop_into_the_critic():
+    conv = torch.nn.Conv2d(3, 1, 3, padding=1)
+    a = [torch.rand(2, 3, 8, 8), torch.rand(2, 3, 4, 4)]
+    b = [torch.rand(2, 3, 8, 8), torch.rand(2, 3, 4, 4)]
+    gp = gradient_penalty(lambda xs: [conv(x) for x in xs], a, b, generator=torch.Generator().manual_seed(0))
+    gp.backward()
+    assert conv.weight.grad is not None and torch.isfinite(conv.weight.grad).all()
+    # Batch size > 1 works (the reference implementation crashes here).
+    assert gp.ndim == 0 and gp.item() >= 0
+
+
+def _toy_features(x):
+    return {"id": x, "pooled": torch.nn.functional.avg_pool2d(x, 2)}
+
+
+def test_perceptual_loss_reductions_by_hand():
+    y = [torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 4, 4)]
+    g = [torch.ones(1, 1, 2, 2), torch.full((1, 1, 4, 4), 2.0)]
+    # paper: per scale (sum |d| over both maps) / (elements of both maps); mean over scales.
+    s1 = (4 * 1 + 1 * 1) / (4 + 1)
+    s2 = (16 * 2 + 4 * 2) / (16 + 4)
+    paper = multiscale_perceptual_loss(_toy_features, g, y, reduction="paper")
+    assert paper.item() == pytest.approx((s1 + s2) / 2)
+    ref = multiscale_perceptual_loss(_toy_features, g, y, reduction="reference", layer_weights=[0.5, 1.0])
+    assert ref.item() == pytest.approx((0.5 * 1 + 1.0 * 1) + (0.5 * 2 + 1.0 * 2))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(0.0, 1.0), st.integers(1, 3))
+def test_perceptual_loss_is_zero_for_identical_images_and_positive_otherwise(value, scales):
+    imgs = [torch.full((1, 3, 4 * 2 ** i, 4 * 2 ** i), value) for i in range(scales)]
+    assert multiscale_perceptual_loss(_toy_features, imgs, imgs).item() == 0.0
+    moved = [x + 0.1 for x in imgs]
+    assert multiscale_perceptual_loss(_toy_features, moved, imgs).item() == pytest.approx(0.1, rel=1e-5)
+
+
+def test_perceptual_module_variants_build_and_train_only_the_input(caplog):
+    for variant in ("paper", "reference"):
+        loss_fn = PerceptualLoss(variant, weights="random")
+        assert "RANDOM" in caplog.text  # never silently random
+        assert not any(p.requires_grad for p in loss_fn.parameters())
+        out = [torch.rand(1, 3, 32, 32, requires_grad=True), torch.rand(1, 3, 16, 16, requires_grad=True)]
+        loss = loss_fn(out, [torch.rand(1, 3, 32, 32), torch.rand(1, 3, 16, 16)])
+        loss.backward()
+        assert loss.item() > 0 and out[0].grad is not None
+        loss_fn.train()
+        assert not loss_fn.features.training
+    with pytest.raises(ValueError, match="variant"):
+        PerceptualLoss("lpips", weights="random")
