@@ -119,7 +119,10 @@ class ImageCrops(Dataset):
 
     def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
         g = generator(self.seed, n)
-        i = _randint(len(self.paths), g)
+        return {"image": self.crop(_randint(len(self.paths), g), g)}
+
+    def crop(self, i: int, g: torch.Generator) -> torch.Tensor:
+        """A random crop of image i, drawn from `g`."""
         (img,) = self.cache.get(i, lambda: (read_image(self.paths[i])[0],))
         h, w = img.shape[-2:]
         if min(h, w) < self.size:
@@ -127,7 +130,36 @@ class ImageCrops(Dataset):
         y, x = random_crop_box(h, w, self.size, g)
         crop = apply_dihedral(img[:, y:y + self.size, x:x + self.size],
                               *random_dihedral(g, flip=self.flip, rotate=self.rotate))
-        return {"image": crop.contiguous()}
+        return crop.contiguous()
 
 
-__all__ = ["ImageCrops", "PairCrops", "apply_dihedral", "random_crop_box", "random_dihedral"]
+__all__ = ["ImageCrops", "PairCrops", "UnpairedCrops", "apply_dihedral", "random_crop_box", "random_dihedral"]
+
+
+class UnpairedCrops(Dataset):
+    """Crops of the camera's blurry images B and of the known-blur set K, drawn independently.
+
+    Item n -> ``{"blurry": (3, size, size), "known": (3, size, size)}``. With a `curriculum`
+    (:class:`blur2blur.data.curriculum.Curriculum` over B's paths), the blurry crop of sample n
+    comes from the images allowed at training step ``n // batch_size``.
+    """
+
+    def __init__(self, blurry: Sequence[str | Path], known: Sequence[str | Path], size: int, *, seed: int = 0,
+                 batch_size: int = 1, curriculum=None, flip: bool = True, rotate: bool = True,
+                 cache_images: int = 256):
+        self.b = ImageCrops(blurry, size, seed=seed, flip=flip, rotate=rotate, cache_images=cache_images)
+        self.k = ImageCrops(known, size, seed=seed + 1, flip=flip, rotate=rotate, cache_images=cache_images)
+        self.batch_size, self.curriculum = batch_size, curriculum
+        self._index = {str(p): i for i, p in enumerate(self.b.paths)}
+
+    def __len__(self) -> int:
+        return len(self.b)
+
+    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
+        known = self.k[n]["image"]
+        if self.curriculum is None:
+            return {"blurry": self.b[n]["image"], "known": known}
+        allowed = self.curriculum.images_at(n // self.batch_size)
+        g = generator(self.b.seed, n, 1)
+        i = self._index[str(allowed[_randint(len(allowed), g)])]
+        return {"blurry": self.b.crop(i, g), "known": known}

@@ -1,0 +1,189 @@
+"""Training the blur translator G (paper Sec. 3.2 and 4.1.1): the camera's blur -> the known blur.
+
+One step: D learns to tell the known-blur crops K from G's outputs (adversarial loss plus the
+gradient penalty, Eq. 4 and 7); then G learns to fool D while staying perceptually close to
+its input at every output scale (Eq. 3, 5, 6). G starts as the identity (zero last layers),
+so before it learns anything its output *is* the camera's image.
+
+Signals that say whether training works (logged every step, evaluated on held-out crops):
+
+* ``d_acc``: the discriminator's accuracy on K vs G(B). Stuck near 0.5, D cannot tell the
+  sets apart and G has no target; ``d_warmup`` steps train D alone with G at the identity
+  first (see ../shared notes: a CPU-scale trial failed exactly there);
+* ``drift_psnr``: PSNR(G(y), y). It falls as G changes images; a fast fall with a silent D
+  means the reconstruction term, not the blur, is steering G.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from blur2blur.data.curriculum import Curriculum
+from blur2blur.data.datasets import UnpairedCrops
+from blur2blur.data.images import read_image
+from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_loss, gradient_penalty
+from blur2blur.metrics import psnr
+from blur2blur.models import create_model
+from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
+from blur2blur.train.schedules import constant_then_linear
+
+
+@dataclass
+class TranslatorConfig:
+    """The paper's settings are the defaults; the reference code's variants are options."""
+
+    arch: Literal["b2b_translator", "unet_translator", "nafnet_translator"] = "b2b_translator"
+    arch_args: dict[str, Any] = field(default_factory=dict)
+    disc_ndf: int = 64
+    crop: int = 256
+    flip: bool = True
+    rotate: bool = True
+    adv_loss: Literal["log", "hinge", "lsgan"] = "log"       # reference code: hinge
+    gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
+    lambda_grad: float = 0.005                               # reference code: 1e-4
+    lambda_rec: float = 0.8
+    perceptual: Literal["paper", "reference"] = "paper"      # VGG19 mean over scales / VGG16 taps summed
+    vgg_weights: str = "imagenet"                            # a path, or "random" (meaningless; tests only)
+    lr: float = 2e-4                                         # pix2pix defaults (the paper's G setting)
+    betas: tuple[float, float] = (0.5, 0.999)
+    hold_steps: int = 500_000
+    decay_steps: int = 500_000
+    curriculum: bool = True
+    curriculum_fraction: float = 0.5
+    curriculum_widen_at: int = 200_000
+    d_warmup: int = 0
+    val_images: int = 16
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(
+        steps=1_000_000, batch_size=16, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
+
+
+def input_scales(y: torch.Tensor, n: int = 3) -> list[torch.Tensor]:
+    """[1/4, 1/2, 1] (for n=3) of y, downsampled the way the multi-scale translators do (nearest)."""
+    scales = [y]
+    for _ in range(n - 1):
+        scales.insert(0, F.interpolate(scales[0], scale_factor=0.5))
+    return scales
+
+
+def init_identity(net: torch.nn.Module) -> torch.nn.Module:
+    """Zero the output layers so that G starts as the identity at every scale."""
+    if hasattr(net, "init_identity"):
+        return net.init_identity()
+    if hasattr(net, "ending"):  # NAFNet: output = input + ending(...)
+        torch.nn.init.zeros_(net.ending.weight)
+        torch.nn.init.zeros_(net.ending.bias)
+        return net
+    raise ValueError(f"do not know how to start {type(net).__name__} as the identity")
+
+
+def drift_psnr(out: torch.Tensor, y: torch.Tensor) -> float:
+    """PSNR(G(y), y) in dB, capped at 100 (the identity would give infinity)."""
+    return min(psnr(out.clamp(0, 1), y), 100.0)
+
+
+def _accuracy(real: Sequence[torch.Tensor], fake: Sequence[torch.Tensor]) -> float:
+    hits = [(r > 0).float().mean() for r in real] + [(f < 0).float().mean() for f in fake]
+    return float(torch.stack(hits).mean())
+
+
+class TranslatorTrainer(Trainer):
+    """G and D trained alternately on crops of B (the camera's blurry images) and K (known blur)."""
+
+    def __init__(self, cfg: TranslatorConfig, blurry: Sequence[str], known: Sequence[str], runtime: Runtime, *,
+                 val_blurry: Sequence[str] = (), val_known: Sequence[str] = (),
+                 blur_scores: dict[str, float] | None = None, translator: torch.nn.Module | None = None):
+        self.cfg, self.runtime = cfg, runtime
+        g = translator if translator is not None else init_identity(create_model(cfg.arch, **cfg.arch_args))
+        d = create_model("b2b_discriminator", ndf=cfg.disc_ndf)
+        if cfg.crop % 4 or cfg.crop // 4 < d.min_size:
+            raise ValueError(f"crop {cfg.crop} must be a multiple of 4 with crop/4 >= {d.min_size}: the "
+                             "discriminator also sees the 1/4 scale")
+        self.translator, self.discriminator = g, d
+        self.G, self.D = runtime.prepare(g), runtime.prepare(d)
+        self.perceptual = PerceptualLoss(cfg.perceptual, weights=cfg.vgg_weights).to(runtime.device)
+        self.nets = {"translator": g, "discriminator": d}
+        self.optimizers = {
+            "translator": torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
+            "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
+        }
+        sched = constant_then_linear(cfg.hold_steps, cfg.decay_steps)
+        self.schedules = {"translator": sched, "discriminator": sched}
+        curriculum = None
+        if cfg.curriculum and blur_scores:
+            curriculum = Curriculum(blur_scores, cfg.curriculum_fraction, cfg.curriculum_widen_at)
+        # Sample n belongs to step n // (global batch): the curriculum follows the step.
+        self.dataset = UnpairedCrops(blurry, known, cfg.crop, seed=cfg.loop.seed, batch_size=cfg.loop.batch_size,
+                                     curriculum=curriculum, flip=cfg.flip, rotate=cfg.rotate)
+        self.val_blurry, self.val_known = list(val_blurry), list(val_known)
+        self._last: dict[str, torch.Tensor] = {}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: StepContext) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        y, k = batch["blurry"], batch["known"]
+        ys, ks = input_scales(y), input_scales(k)
+        warmup = step.step < cfg.d_warmup
+        with step.autocast():
+            if warmup:
+                with torch.no_grad():
+                    outs = self.G(y)
+            else:
+                outs = self.G(y)
+            fakes = [o.detach() for o in outs]
+            d_real, d_fake = self.D(ks), self.D(fakes)
+            loss_d = discriminator_loss(d_real, d_fake, cfg.adv_loss)
+        # Double backward through a DDP wrapper is unsupported; the raw module's parameter
+        # gradients are still all-reduced by DDP's hooks in the one backward below.
+        gp = gradient_penalty(self.discriminator, ys if cfg.gp_between == "input" else ks, fakes)
+        step.optimize(loss_d + cfg.lambda_grad * gp, "discriminator")
+        out = {"loss_d": loss_d.detach(), "gp": gp.detach(), "d_acc": torch.tensor(_accuracy(d_real, d_fake)),
+               "drift_psnr": torch.tensor(drift_psnr(outs[-1].detach(), y))}
+        if not warmup:
+            self.discriminator.requires_grad_(False)
+            with step.autocast():
+                # D is frozen here: the raw module, so DDP expects no gradients for it.
+                adv = generator_adv_loss(self.discriminator(outs), cfg.adv_loss)
+                rec = self.perceptual([o.float() for o in outs], ys)
+                loss_g = adv + cfg.lambda_rec * rec
+            self.discriminator.requires_grad_(True)
+            step.optimize(loss_g, "translator")
+            out.update(loss_g_adv=adv.detach(), loss_rec=rec.detach())
+        self._last = {"B": y[:4].detach(), "G(B)": outs[-1][:4].detach().clamp(0, 1), "K": k[:4].detach()}
+        return out
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Held-out: D's accuracy on K vs G(B) and on K vs B, and the drift PSNR(G(y), y)."""
+        if not self.val_blurry or not self.val_known:
+            return {}
+        dev, size = self.runtime.device, self.cfg.crop
+
+        def centre(path: str) -> torch.Tensor:
+            img = read_image(path)[0]
+            h, w = img.shape[-2:]
+            s = min(size, h, w) // 4 * 4
+            return img[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+
+        acc_g, acc_b, drift = [], [], []
+        for bp, kp in zip(self.val_blurry[:self.cfg.val_images], self.val_known[:self.cfg.val_images]):
+            y, k = centre(bp)[None].to(dev), centre(kp)[None].to(dev)
+            if y.shape != k.shape:
+                s = min(y.shape[-1], k.shape[-1], y.shape[-2], k.shape[-2])
+                y, k = y[..., :s, :s], k[..., :s, :s]
+            outs = self.translator(y)
+            d_real = self.discriminator(input_scales(k))
+            acc_g.append(_accuracy(d_real, self.discriminator([o.clamp(0, 1) for o in outs])))
+            acc_b.append(_accuracy(d_real, self.discriminator(input_scales(y))))
+            drift.append(drift_psnr(outs[-1][0].cpu(), y[0].cpu()))
+        n = len(acc_g)
+        return {"d_acc_heldout": sum(acc_g) / n, "d_acc_b_vs_k": sum(acc_b) / n, "drift_psnr": sum(drift) / n}
+
+    def sample_images(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self._last
+
+
+__all__ = ["TranslatorConfig", "TranslatorTrainer", "drift_psnr", "init_identity", "input_scales"]
