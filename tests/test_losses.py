@@ -118,3 +118,17 @@ def test_perceptual_module_variants_build_and_train_only_the_input(caplog):
         assert not loss_fn.features.training
     with pytest.raises(ValueError, match="variant"):
         PerceptualLoss("lpips", weights="random")
+
+
+def test_psnr_loss_and_multiscale_content_loss_by_hand():
+    from blur2blur.losses import multiscale_content_loss, psnr_loss
+
+    pred, tgt = torch.zeros(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
+    pred[0] += 0.1  # mse 0.01 for image 0, 0 for image 1
+    expected = (10 * math.log10(0.01 + 1e-8) + 10 * math.log10(1e-8)) / 2
+    assert psnr_loss(pred, tgt).item() == pytest.approx(expected, rel=1e-5)
+    a, b = torch.full((1, 1, 4, 4), 0.5), torch.zeros(1, 1, 4, 4)
+    # L1 = 0.5; rfft2 of a constant: only the DC term, 16 * 0.5 = 8, over 4*3*2 real/imag values
+    fft_l1 = 8 / (4 * 3 * 2)
+    assert multiscale_content_loss([a], [b]).item() == pytest.approx(0.5 + 0.1 * fft_l1, rel=1e-5)
+    assert multiscale_content_loss([a, a], [b, b], fft_weight=0).item() == pytest.approx(1.0)

@@ -12,6 +12,9 @@
   averages over scales (``reduction="paper"``); the reference sums weighted per-layer means over
   scales (``reduction="reference"``).
 
+The supervised deblurrer's losses live here too: NAFNet's PSNR loss, Restormer's L1 and
+MIMO-UNet's multi-scale L1 + FFT loss.
+
 All functions take and return tensors (no hidden state), so each can be checked by hand.
 """
 
@@ -165,5 +168,27 @@ __all__ = [
     "discriminator_loss",
     "generator_adv_loss",
     "gradient_penalty",
+    "multiscale_content_loss",
     "multiscale_perceptual_loss",
+    "psnr_loss",
 ]
+
+
+# ----------------------------------------------------------------------------- deblurrer losses
+
+
+def psnr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """NAFNet's training loss, -PSNR up to a constant: ``mean_n 10*log10(mse_n + eps)`` (lower is better)."""
+    mse = ((pred - target) ** 2).flatten(1).mean(1)
+    return 10 * torch.log10(mse + eps).mean()
+
+
+def multiscale_content_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
+                            fft_weight: float = 0.1) -> torch.Tensor:
+    """MIMO-UNet's loss: sum over scales of L1 + `fft_weight` * L1 between the images' 2-D FFTs."""
+    total = outputs[0].new_zeros(())
+    for out, tgt in zip(outputs, targets, strict=True):
+        total = total + F.l1_loss(out, tgt)
+        fo, ft = torch.fft.rfft2(out.float()), torch.fft.rfft2(tgt.float())
+        total = total + fft_weight * F.l1_loss(torch.view_as_real(fo), torch.view_as_real(ft))
+    return total

@@ -1,12 +1,12 @@
 """The ``blur2blur`` command. Each subcommand is a thin layer over the Python API.
 
 One module per group of commands: :mod:`.models` (deblur, models, inspect, convert, version),
-:mod:`.kernels` (the blur-kernel extractor and the known-blur set).
+:mod:`.kernels` (the blur-kernel extractor and the known-blur set), :mod:`.deblurrer` (D').
 """
 
 from __future__ import annotations
 
-from blur2blur.cli import kernels, models  # noqa: F401  (importing registers the commands)
+from blur2blur.cli import deblurrer, kernels, models  # noqa: F401  (importing registers the commands)
 from blur2blur.cli.common import app
 
 

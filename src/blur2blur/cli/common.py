@@ -17,3 +17,74 @@ def fail(message: str) -> NoReturn:
     """Print `message` as an error and exit with status 2 (bad input)."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+PAIRS_HELP = "Known-blur pairs: GoPro, REDS, RSBlur, RB2V, blur/ + sharp/ folders or the reference layout."
+
+
+def known_pairs(root, layout: str, split: str, demo_part: str | None, what: str = "--pairs"):
+    """(pairs, root) from a dataset folder, or from the bundled demo's `demo_part` ("train"/"test")."""
+    from blur2blur.data.pairs import PairDatasetError, find_pairs
+
+    if root is None:
+        if demo_part is None:
+            fail(f"give {what} DIR (or --demo)")
+        from blur2blur.data.demo import demo_known_pairs
+
+        root, layout = demo_known_pairs() / demo_part, "folders"
+    try:
+        return find_pairs(root, layout, split=split), root
+    except (PairDatasetError, ValueError) as e:
+        fail(str(e))
+
+
+def resolve_config(presets: dict, preset: str, config, overrides, device: str | None, show: bool):
+    """Preset <- YAML file <- --set overrides (<- --device); prints it and exits when `show`."""
+    import dataclasses
+
+    from blur2blur.config import ConfigError, load_config, to_dict
+
+    if preset not in presets:
+        fail(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
+    try:
+        base = presets[preset]()
+        cfg = load_config(type(base), config, overrides, base=base)
+        if device:
+            cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, device=device))
+    except ConfigError as e:
+        fail(str(e))
+    if show:
+        import yaml
+
+        typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        raise typer.Exit(0)
+    return cfg
+
+
+_RESUMABLE_CHANGES = ("loop.steps", "loop.device", "loop.progress")
+
+
+def prepare_run(out, run_dir, cfg):
+    """Refuse an existing `out`; check that a run folder being resumed has the same settings.
+
+    Returns ``(run_dir, record)``: call ``record()`` on the main process to save the config.
+    """
+    from blur2blur.config import diff_configs, load_config, save_config
+
+    if out.exists():
+        fail(f"{out} exists; refusing to overwrite it (choose another --out)")
+    run_dir = run_dir or out.with_name(out.stem + "-run")
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        changed = [k for k in diff_configs(load_config(type(cfg), saved), cfg) if k not in _RESUMABLE_CHANGES]
+        if changed:
+            fail(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+                 "use another --run-dir or the same settings to resume")
+
+    def record() -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if saved.exists():
+            saved.unlink()  # only steps/device changed: record the settings this run continues with
+        save_config(cfg, saved)
+
+    return run_dir, record

@@ -8,27 +8,10 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, fail
+from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config
 
 kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
 app.add_typer(kernels_app, name="kernels")
-
-_PAIRS_HELP = "Known-blur pairs: GoPro, REDS, RSBlur, RB2V, blur/ + sharp/ folders or the reference layout."
-
-
-def _pairs(root: Optional[Path], layout: str, split: str, demo_part: str | None, what: str = "--pairs"):
-    from blur2blur.data.pairs import PairDatasetError, find_pairs
-
-    if root is None:
-        if demo_part is None:
-            fail(f"give {what} DIR (or --demo)")
-        from blur2blur.data.demo import demo_known_pairs
-
-        root, layout = demo_known_pairs() / demo_part, "folders"
-    try:
-        return find_pairs(root, layout, split=split), root
-    except (PairDatasetError, ValueError) as e:
-        fail(str(e))
 
 
 def _load_extractor(path: Path, device: str | None):
@@ -51,7 +34,7 @@ def _extractor_info(path: Path) -> dict:
 @kernels_app.command("train")
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained extractor (.safetensors)."),
-    pairs: Optional[Path] = typer.Option(None, help=_PAIRS_HELP),
+    pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = typer.Option("auto", help="Dataset layout (auto-detected by default)."),
     split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for the metric (default: a share of "
@@ -69,41 +52,17 @@ def train_cmd(
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
 ) -> None:
     """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
-    import dataclasses
-
-    from blur2blur.config import ConfigError, diff_configs, load_config, save_config, to_dict
+    from blur2blur.config import to_dict
     from blur2blur.models import load_any, save_checkpoint
     from blur2blur.train.kernels import PRESETS, KernelTrainer, reblur_psnr, split_by_scene
     from blur2blur.train.loop import setup_runtime, shutdown_runtime, train
 
-    if preset not in PRESETS:
-        fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    try:
-        base = PRESETS[preset]()
-        cfg = load_config(type(base), config, set_, base=base)
-        if device:
-            cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, device=device))
-    except ConfigError as e:
-        fail(str(e))
-    if show_config:
-        import yaml
+    cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
+    run_dir, record = prepare_run(out, run_dir, cfg)
 
-        typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        raise typer.Exit(0)
-    if out.exists():
-        fail(f"{out} exists; refusing to overwrite it (choose another --out)")
-    run_dir = run_dir or out.with_name(out.stem + "-run")
-    saved = run_dir / "config.yaml"
-    if saved.exists():
-        previous = load_config(type(cfg), saved)
-        changed = [k for k in diff_configs(previous, cfg) if k not in ("loop.steps", "loop.device", "loop.progress")]
-        if changed:
-            fail(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
-                 "use another --run-dir or the same settings to resume")
-
-    train_pairs, root = _pairs(pairs, layout, split, "train" if demo else None)
+    train_pairs, root = known_pairs(pairs, layout, split, "train" if demo else None)
     if val_pairs is not None or demo:
-        held, _ = _pairs(val_pairs, "auto", "test", "test" if demo else None, "--val-pairs")
+        held, _ = known_pairs(val_pairs, "auto", "test", "test" if demo else None, "--val-pairs")
     else:
         train_pairs, held = split_by_scene(train_pairs, cfg.val_fraction, cfg.loop.seed)
     runtime = setup_runtime(cfg.loop)
@@ -115,10 +74,7 @@ def train_cmd(
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     if runtime.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if saved.exists():
-            saved.unlink()  # only steps/device changed: record the settings this run continues with
-        save_config(cfg, saved)
+        record()
         n = sum(p.numel() for p in trainer.extractor.parameters())
         typer.echo(f"extractor: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
                    f"{len(held)} held out; run folder {run_dir}", err=True)
@@ -147,7 +103,7 @@ def _print_metric(m: dict) -> None:
 @kernels_app.command("eval")
 def eval_cmd(
     extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
-    pairs: Optional[Path] = typer.Option(None, help=_PAIRS_HELP),
+    pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = typer.Option("auto"),
     split: str = typer.Option("test", help="Split to evaluate on, where the layout has splits."),
     demo: bool = typer.Option(False, "--demo", help="Evaluate on the bundled demo's held-out known pairs."),
@@ -159,7 +115,7 @@ def eval_cmd(
     """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry)."""
     from blur2blur.train.kernels import reblur_psnr
 
-    found, _ = _pairs(pairs, layout, split, "test" if demo else None)
+    found, _ = known_pairs(pairs, layout, split, "test" if demo else None)
     net = _load_extractor(extractor, device)
     metrics = reblur_psnr(net, found[:limit] if limit else found, size=size or None,
                           device=next(net.parameters()).device)
@@ -175,7 +131,7 @@ def transfer_cmd(
     extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
     sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs (repeatable)."),
-    pairs: Optional[Path] = typer.Option(None, help=_PAIRS_HELP),
+    pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = typer.Option("auto"),
     split: str = typer.Option("train"),
     demo: bool = typer.Option(False, "--demo", help="Use the bundled demo's known pairs and camera photos."),
@@ -195,7 +151,7 @@ def transfer_cmd(
         fail(f"--camera-noise must be auto, match or off; got {camera_noise!r}")
     if not sharp and not demo:
         fail("give the camera's sharp images with --sharp (or --demo)")
-    found, _ = _pairs(pairs, layout, split, "train" if demo else None)
+    found, _ = known_pairs(pairs, layout, split, "train" if demo else None)
     if sharp:
         try:
             sharp_paths = expand_inputs(sharp)
