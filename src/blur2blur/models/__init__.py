@@ -7,7 +7,7 @@
 """
 
 # Importing the architecture files registers them.
-from blur2blur.models import discriminator, kernel_wizard, mimo_unet, nafnet, restormer, unet, vgg  # noqa: F401
+from blur2blur.models import composed, discriminator, kernel_wizard, mimo_unet, nafnet, restormer, unet, vgg  # noqa: F401
 from blur2blur.models.checkpoint import (
     CheckpointError,
     identify_weights,
