@@ -6,7 +6,7 @@ One module per group of commands: :mod:`.models` (deblur, models, inspect, conve
 
 from __future__ import annotations
 
-from blur2blur.cli import deblurrer, kernels, models  # noqa: F401  (importing registers the commands)
+from blur2blur.cli import deblurrer, fit, kernels, models  # noqa: F401  (importing registers the commands)
 from blur2blur.cli.common import app
 
 

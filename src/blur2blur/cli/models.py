@@ -19,6 +19,8 @@ def deblur(
     model: Optional[Path] = typer.Option(
         None, "--model", "-m", help="Deblurrer weights: ours (.safetensors) or an official NAFNet/Restormer/"
         "MIMO-UNet file. Default: the small sample deblurrer shipped with the package."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder: use its composed "
+                                       "model D'(G(x))."),
     arch: Optional[str] = typer.Option(None, help="Architecture of an official file when its shapes fit several "
                                        "(e.g. nafnet vs nafnet_local); see `blur2blur models`."),
     example: bool = typer.Option(False, "--example", help="Deblur the example images shipped with the package "
@@ -42,6 +44,12 @@ def deblur(
         inputs = [str(p) for p in assets.example_blurry_images()]
     if not inputs:
         _fail("no INPUTS given (files, folders or globs), and no --example")
+    if run is not None:
+        if model is not None:
+            _fail("give either --run or --model")
+        model = run / "blur2blur.safetensors"
+        if not model.exists():
+            _fail(f"{run} has no blur2blur.safetensors: the fit did not finish (rerun `blur2blur fit` to resume)")
     if ext is not None and not ext.startswith("."):
         ext = "." + ext
     try:

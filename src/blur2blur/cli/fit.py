@@ -1,0 +1,75 @@
+"""`blur2blur fit`: a deblurring model for one camera, from its unpaired blurry and sharp images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, resolve_config
+
+
+@app.command()
+def fit(
+    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders or globs (repeatable)."),
+    sharp: List[str] = typer.Option(..., help="The camera's sharp images S (other scenes; repeatable)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
+    known_pairs_dir: Optional[Path] = typer.Option(None, "--known-pairs", help=PAIRS_HELP),
+    layout: str = typer.Option("auto", help="Layout of --known-pairs (auto-detected by default)."),
+    split: str = typer.Option("train", help="Split of --known-pairs to use, where it has splits."),
+    demo_pairs: bool = typer.Option(False, "--demo-pairs", help="Use the bundled demo known-blur pairs."),
+    extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor (skips stage 1)."),
+    deblurrer: Optional[Path] = typer.Option(None, help="A deblurrer for the known blur, ours or official "
+                                             "NAFNet/Restormer weights (skips stage 3)."),
+    preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set translator.loop.steps=1000."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """Run every missing stage: extractor, known-blur set K, deblurrer, translator, composed model."""
+    import dataclasses
+
+    from blur2blur.config import diff_configs, load_config, save_config
+    from blur2blur.data.images import expand_inputs
+    from blur2blur.fit import PRESETS, FitInputs, run_fit
+    from blur2blur.hub import OfflineError
+    from blur2blur.train.kernels import split_by_scene
+
+    cfg = resolve_config(PRESETS, preset, config, set_, None, show_config)
+    if device:
+        cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
+            getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
+            for part in ("kernels", "deblurrer", "translator")})
+    try:
+        b, s = expand_inputs(blurry), expand_inputs(sharp)
+    except FileNotFoundError as e:
+        fail(str(e))
+    resolved_b = {p.resolve() for p in b}
+    if resolved_b & {p.resolve() for p in s}:
+        fail("the same files are given as --blurry and --sharp; B and S must be different images")
+    saved = out / "config.yaml"
+    if saved.exists():
+        changed = [k for k in diff_configs(load_config(type(cfg), saved), cfg) if not k.endswith((
+            "loop.steps", "loop.device", "loop.progress"))]
+        if changed:
+            fail(f"{out} holds a run with other settings ({', '.join(changed[:8])}); use another --out")
+    needs_pairs = extractor is None or deblurrer is None or not (out / "K").exists()
+    pairs, held = [], []
+    if needs_pairs or known_pairs_dir is not None or demo_pairs:
+        if demo_pairs:
+            pairs, _ = known_pairs(None, "folders", split, "train")
+            held, _ = known_pairs(None, "folders", split, "test")
+        else:
+            pairs, _ = known_pairs(known_pairs_dir, layout, split, None, "--known-pairs")
+            pairs, held = split_by_scene(pairs, 0.1)
+    out.mkdir(parents=True, exist_ok=True)
+    if saved.exists():
+        saved.unlink()
+    save_config(cfg, saved)
+    try:
+        final = run_fit(FitInputs(b, s, pairs, held, extractor, deblurrer), cfg, out)
+    except (OfflineError, ValueError, FileExistsError) as e:
+        fail(str(e))
+    typer.echo(f"done: {final}\ndeblur with:  blur2blur deblur --run {out} IMAGES... --out DIR")

@@ -1,0 +1,152 @@
+"""`blur2blur fit`: every stage of Blur2Blur for one camera, skipping what is already done.
+
+Stages, each leaving its result in the run folder (a stage whose result exists is skipped, and
+an interrupted stage resumes from its own checkpoints):
+
+1. ``extractor.safetensors`` - the blur-kernel extractor F, trained on the known pairs P
+   (or given with ``extractor=``);
+2. ``K/`` - the known-blur set: the camera's sharp images S re-blurred by F;
+3. ``deblurrer.safetensors`` - D', trained on P (or given with ``deblurrer=``);
+4. ``blur_scores.json`` - the blur degree of every image of B (for the curriculum);
+5. ``translator.safetensors`` - G, trained on B against K;
+6. ``blur2blur.safetensors`` - the composed model D'(G(x)), what ``blur2blur deblur --run`` uses.
+
+``config.yaml`` records the settings; a run folder made with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blur2blur.data.known_blur import TransferConfig
+from blur2blur.train import deblurrer as deblurrer_mod
+from blur2blur.train import kernels as kernels_mod
+from blur2blur.train.deblurrer import DeblurrerConfig
+from blur2blur.train.kernels import KernelTrainConfig
+from blur2blur.train.translator import TranslatorConfig
+
+
+@dataclass
+class FitConfig:
+    kernels: KernelTrainConfig = field(default_factory=KernelTrainConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    deblurrer: DeblurrerConfig = field(default_factory=DeblurrerConfig)
+    translator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    heldout_fraction: float = 0.1   # of B, for the translator's held-out signals
+
+
+def paper_config() -> FitConfig:
+    return FitConfig()
+
+
+def tiny_config() -> FitConfig:
+    """CPU-sized stages for tests and demos: small networks, few steps, 128-pixel crops."""
+    from blur2blur.train.loop import LoopConfig
+
+    tr = TranslatorConfig(arch_args={"num_res": 2, "base_channel": 16}, disc_ndf=32, crop=128, d_warmup=50,
+                          hold_steps=300, decay_steps=300, curriculum_widen_at=150,
+                          loop=LoopConfig(steps=600, batch_size=4, num_workers=1, log_every=10,
+                                          checkpoint_every=200, eval_every=200, image_every=200))
+    return FitConfig(kernels=kernels_mod.tiny_config(), deblurrer=deblurrer_mod.tiny_config(), translator=tr)
+
+
+PRESETS: dict[str, Callable[[], FitConfig]] = {"paper": paper_config, "tiny": tiny_config}
+
+
+@dataclass
+class FitInputs:
+    blurry: Sequence[Path]
+    sharp: Sequence[Path]
+    known_train: Sequence       # BlurPair
+    known_heldout: Sequence     # BlurPair (may be empty)
+    extractor: Path | None = None
+    deblurrer: Path | None = None
+
+
+def _log(msg: str) -> None:
+    import sys
+
+    print(f"[fit] {msg}", file=sys.stderr, flush=True)
+
+
+def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Path:
+    """Run the missing stages into `run_dir`; return the composed model's path."""
+    from blur2blur.config import to_dict
+    from blur2blur.data.curriculum import score_images
+    from blur2blur.data.known_blur import transfer_to_folder
+    from blur2blur.hub import sha256_file
+    from blur2blur.models import load_any, load_checkpoint, save_checkpoint
+    from blur2blur.models.composed import ComposedDeblurrer
+    from blur2blur.train.loop import setup_runtime, shutdown_runtime, train
+    from blur2blur.train.translator import TranslatorTrainer
+
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    final = run / "blur2blur.safetensors"
+    if final.exists():
+        _log(f"{final} exists: nothing to do")
+        return final
+
+    def stage(name: str, cfg_part, trainer, out: Path, info: dict) -> None:
+        runtime = trainer.runtime
+        try:
+            result = train(trainer, runtime, cfg_part.loop, run / f"{name}-run", meta={"config": to_dict(cfg_part)},
+                           desc=name)
+        finally:
+            shutdown_runtime(runtime)
+        net = trainer.nets[next(iter(trainer.nets))]
+        save_checkpoint(net.cpu(), out, info={**info, "steps": result.step, "heldout": result.eval,
+                                              "config": to_dict(cfg_part)})
+        _log(f"{name}: wrote {out} ({result.step} steps; held-out {result.eval})")
+
+    # 1. the kernel extractor F
+    extractor_path = Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors"
+    if not extractor_path.exists():
+        _log("stage 1/6: training the blur-kernel extractor")
+        rt = setup_runtime(cfg.kernels.loop)
+        stage("extractor", cfg.kernels, kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train,
+                                                                  inputs.known_heldout, rt),
+              extractor_path, {"trained_by": "blur2blur fit"})
+    # 2. the known-blur set K
+    k_dir = run / "K"
+    _log("stage 2/6: known-blur set K")
+    extractor = load_any(extractor_path, arch="kernel_wizard")
+    transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
+                       extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
+    known = sorted(p for p in k_dir.glob("*.png"))
+    # 3. the deblurrer D'
+    deblurrer_path = Path(inputs.deblurrer) if inputs.deblurrer else run / "deblurrer.safetensors"
+    if not deblurrer_path.exists():
+        _log("stage 3/6: training the deblurrer D'")
+        rt = setup_runtime(cfg.deblurrer.loop)
+        stage("deblurrer", cfg.deblurrer, deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train,
+                                                                         inputs.known_heldout, rt),
+              deblurrer_path, {"trained_by": "blur2blur fit"})
+    # 4. blur degree of B
+    _log("stage 4/6: blur degree of the camera's blurry images")
+    blurry = [str(p) for p in inputs.blurry]
+    n_held = int(len(blurry) * cfg.heldout_fraction) if len(blurry) >= 10 else 0
+    train_b, held_b = blurry[:len(blurry) - n_held], blurry[len(blurry) - n_held:]
+    scores = score_images(train_b, run / "blur_scores.json")
+    # 5. the translator G
+    translator_path = run / "translator.safetensors"
+    if not translator_path.exists():
+        _log("stage 5/6: training the blur translator G")
+        rt = setup_runtime(cfg.translator.loop)
+        trainer = TranslatorTrainer(cfg.translator, train_b, [str(p) for p in known], rt, val_blurry=held_b or train_b,
+                                    val_known=[str(p) for p in known[::-1]], blur_scores=scores)
+        stage("translator", cfg.translator, trainer, translator_path, {"trained_by": "blur2blur fit"})
+    # 6. D'(G(x))
+    _log("stage 6/6: composing D'(G(x))")
+    model = ComposedDeblurrer.from_parts(load_checkpoint(translator_path), load_any(deblurrer_path))
+    save_checkpoint(model, final, info={"trained_by": "blur2blur fit", "translator": str(translator_path),
+                                        "deblurrer": str(deblurrer_path), "extractor": str(extractor_path),
+                                        "config": to_dict(cfg)})
+    _log(f"wrote {final}")
+    return final
+
+
+__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit"]

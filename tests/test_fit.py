@@ -1,0 +1,56 @@
+"""`blur2blur fit` + `blur2blur deblur --run` end to end on a few small images (CPU, seconds)."""
+
+from __future__ import annotations
+
+from test_kernels import write_blur_pairs
+from typer.testing import CliRunner
+
+from blur2blur import assets
+from blur2blur.data.images import read_image, write_image
+from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
+from blur2blur.models import load_checkpoint
+
+TINY = ["--preset", "tiny"]
+for part in ("kernels", "deblurrer", "translator"):
+    TINY += ["--set", f"{part}.loop.steps=2", "--set", f"{part}.loop.num_workers=0", "--set",
+             f"{part}.loop.batch_size=2", "--set", f"{part}.loop.tensorboard=false"]
+TINY += ["--set", "kernels.arch.nf=8", "--set", "kernels.arch.kernel_dim=16", "--set", "kernels.val_size=128",
+         "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64", "--set", "translator.vgg_weights=random",
+         "--set", "translator.crop=96", "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
+         "--set", "translator.arch_args={num_res: 1, base_channel: 8}"]
+
+
+def test_fit_then_deblur_run(tmp_path):
+    from blur2blur.cli import app
+
+    photos = assets.demo_photos()
+    write_blur_pairs(tmp_path / "P", photos[:4], size=160)
+    for i, p in enumerate(photos[4:7]):
+        img = read_image(p)[0][:, :128, :160]
+        write_image(blur_with_kernels(img[None], motion_kernel(11, 60.0, 0.5)[None])[0], tmp_path / "B" / f"{i}.png")
+    for i, p in enumerate(photos[7:10]):
+        write_image(read_image(p)[0][:, :128, :160], tmp_path / "S" / f"{i}.png")
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "S"),
+                              "--known-pairs", str(tmp_path / "P"), "--out", str(tmp_path / "run"), *TINY])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    for name in ("extractor.safetensors", "deblurrer.safetensors", "translator.safetensors", "blur_scores.json",
+                 "blur2blur.safetensors", "config.yaml"):
+        assert (run / name).exists(), name
+    assert len(list((run / "K").glob("*.png"))) == 3
+    composed = load_checkpoint(run / "blur2blur.safetensors")
+    assert composed.arch_name == "blur2blur" and composed.translator.arch_name == "b2b_translator"
+
+    res = runner.invoke(app, ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "S"),
+                              "--known-pairs", str(tmp_path / "P"), "--out", str(run), *TINY])
+    assert res.exit_code == 0 and "nothing to do" in res.output  # everything was done already
+
+    res = runner.invoke(app, ["deblur", "--run", str(run), str(tmp_path / "B"), "--out", str(tmp_path / "D")])
+    assert res.exit_code == 0, res.output
+    out = sorted((tmp_path / "D").glob("*.png"))
+    assert len(out) == 3 and read_image(out[0])[0].shape == (3, 128, 160)
+
+    res = runner.invoke(app, ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "B"),
+                              "--out", str(tmp_path / "run2"), *TINY])
+    assert res.exit_code == 2 and "must be different images" in res.output
