@@ -54,3 +54,20 @@ def test_fit_then_deblur_run(tmp_path):
     res = runner.invoke(app, ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "B"),
                               "--out", str(tmp_path / "run2"), *TINY])
     assert res.exit_code == 2 and "must be different images" in res.output
+
+
+def test_fit_takes_videos_for_b_and_s(tmp_path):
+    from test_video import make_video
+
+    from blur2blur.cli import app
+
+    photos = assets.demo_photos()
+    write_blur_pairs(tmp_path / "P", photos[:4], size=160)
+    make_video(tmp_path / "blurry.mp4", n=5, h=128, w=160)
+    make_video(tmp_path / "sharp.mp4", n=5, h=128, w=160)
+    res = CliRunner().invoke(app, ["fit", "--blurry", str(tmp_path / "blurry.mp4"), "--sharp",
+                                   str(tmp_path / "sharp.mp4"), "--frame-stride", "2", "--known-pairs",
+                                   str(tmp_path / "P"), "--out", str(tmp_path / "run"), *TINY])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "run" / "frames" / "B").glob("*.png"))) == 3  # frames 0, 2, 4
+    assert len(list((tmp_path / "run" / "K").glob("*.png"))) == 3

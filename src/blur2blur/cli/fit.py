@@ -12,8 +12,9 @@ from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, resolve_con
 
 @app.command()
 def fit(
-    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders or globs (repeatable)."),
-    sharp: List[str] = typer.Option(..., help="The camera's sharp images S (other scenes; repeatable)."),
+    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders, globs or videos "
+                                     "(repeatable)."),
+    sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds; repeatable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
     known_pairs_dir: Optional[Path] = typer.Option(None, "--known-pairs", help=PAIRS_HELP),
     layout: str = typer.Option("auto", help="Layout of --known-pairs (auto-detected by default)."),
@@ -25,6 +26,8 @@ def fit(
     preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set translator.loop.steps=1000."),
+    frame_stride: int = typer.Option(1, help="For videos in --blurry/--sharp: use every N-th frame."),
+    frame_limit: Optional[int] = typer.Option(None, help="For videos: use at most this many frames per video."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
 ) -> None:
@@ -32,7 +35,8 @@ def fit(
     import dataclasses
 
     from blur2blur.config import diff_configs, load_config, save_config
-    from blur2blur.data.images import expand_inputs
+    from blur2blur.data.images import IMAGE_EXTENSIONS, expand_inputs
+    from blur2blur.data.video import VIDEO_EXTENSIONS, VideoReadError, extract_frames, is_video
     from blur2blur.fit import PRESETS, FitInputs, run_fit
     from blur2blur.hub import OfflineError
     from blur2blur.train.kernels import split_by_scene
@@ -42,9 +46,18 @@ def fit(
         cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
             for part in ("kernels", "deblurrer", "translator")})
+    def gather(items: list[str], name: str) -> list[Path]:
+        # Videos are decoded once into OUT/frames/<name>/ (frames already there are kept).
+        files = expand_inputs(items, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+        found: list[Path] = []
+        for f in files:
+            found += extract_frames(f, out / "frames" / name, stride=frame_stride, limit=frame_limit) \
+                if is_video(f) else [f]
+        return found
+
     try:
-        b, s = expand_inputs(blurry), expand_inputs(sharp)
-    except FileNotFoundError as e:
+        b, s = gather(blurry, "B"), gather(sharp, "S")
+    except (FileNotFoundError, VideoReadError) as e:
         fail(str(e))
     resolved_b = {p.resolve() for p in b}
     if resolved_b & {p.resolve() for p in s}:

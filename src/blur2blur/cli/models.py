@@ -14,7 +14,7 @@ from blur2blur.cli.common import fail as _fail
 
 @app.command()
 def deblur(
-    inputs: List[str] = typer.Argument(None, help="Image files, folders or glob patterns (quote globs)."),
+    inputs: List[str] = typer.Argument(None, help="Images or videos: files, folders or glob patterns (quote globs)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; inputs are never written over)."),
     model: Optional[Path] = typer.Option(
         None, "--model", "-m", help="Deblurrer weights: ours (.safetensors) or an official NAFNet/Restormer/"
@@ -31,9 +31,11 @@ def deblur(
     suffix: str = typer.Option("", help="Appended to each output file name, e.g. _deblurred."),
     ext: Optional[str] = typer.Option(None, help="Output extension, e.g. .png (default: the input's)."),
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist in --out (inputs never)."),
+    save_translated: bool = typer.Option(False, "--save-translated", help="With --run: also write G(x), the "
+                                         "image with the known blur, to OUT/translated/."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, mps (default: best available)."),
 ) -> None:
-    """Deblur images with a deblurring network; unreadable files are reported and skipped."""
+    """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run."""
     from blur2blur import assets
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.pipeline import deblur_files
@@ -59,7 +61,7 @@ def deblur(
     typer.echo(f"model: {net.arch_name}({', '.join(f'{k}={v}' for k, v in net.arch_args.items())})", err=True)
     try:
         result = deblur_files(net, inputs, out, tile=tile, tile_overlap=tile_overlap, suffix=suffix, ext=ext,
-                              overwrite=overwrite, device=device)
+                              overwrite=overwrite, device=device, save_translated=save_translated)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"wrote {len(result.written)} image(s) to {out}"
