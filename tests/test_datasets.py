@@ -43,3 +43,17 @@ def test_dihedral_covers_the_eight_symmetries():
     x = torch.arange(6.0).reshape(1, 2, 3)
     outs = {tuple(apply_dihedral(x, h, v, t).flatten().tolist()) for h in (0, 1) for v in (0, 1) for t in (0, 1)}
     assert len(outs) == 8
+
+
+def test_color_jitter_is_seeded_bounded_and_off_at_zero():
+    from blur2blur.data.datasets import color_jitter
+    from blur2blur.seeding import generator
+
+    x = torch.rand(2, 3, 8, 8)
+    a, b = color_jitter(x, generator(1, 2), 0.2), color_jitter(x, generator(1, 2), 0.2)
+    assert torch.equal(a, b) and not torch.equal(a, x) and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(color_jitter(x, generator(1, 2), 0.0), x)
+    # a pair gets the same factors: a pixel-wise relation between its images survives up to clamping
+    grey = torch.full((2, 3, 4, 4), 0.5)
+    out = color_jitter(grey, generator(3, 4), 0.3)
+    torch.testing.assert_close(out[0], out[1])

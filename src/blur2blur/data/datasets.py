@@ -42,6 +42,23 @@ def apply_dihedral(x: torch.Tensor, hflip: bool, vflip: bool, transpose: bool) -
     return x
 
 
+def color_jitter(x: torch.Tensor, g: torch.Generator, strength: float) -> torch.Tensor:
+    """Random brightness, contrast and saturation factors in [1 - strength, 1 + strength], applied to
+    (..., 3, H, W) in [0, 1] (the same factors for every image in `x`, e.g. both images of a pair).
+
+    Hand-written rather than kornia's ColorJitter because the factors must come from the
+    sample's own generator (exact resume), not from the global RNG.
+    """
+    if strength <= 0:
+        return x
+    b, c, s = (1 + (torch.rand(3, generator=g) * 2 - 1) * strength).tolist()
+    x = x * b
+    mean = x.mean(dim=(-3, -2, -1), keepdim=True)
+    x = (x - mean) * c + mean
+    gray = (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(-3, keepdim=True)
+    return ((x - gray) * s + gray).clamp(0, 1)
+
+
 def random_crop_box(height: int, width: int, size: int, g: torch.Generator) -> tuple[int, int]:
     """Top-left (y, x) of a uniformly placed `size` x `size` crop."""
     return _randint(height - size + 1, g), _randint(width - size + 1, g)
@@ -107,11 +124,11 @@ class ImageCrops(Dataset):
     """Random crops of single images (unpaired sets): item n -> ``{"image": (3, size, size)}``."""
 
     def __init__(self, paths: Sequence[str | Path], size: int, *, seed: int = 0, flip: bool = True,
-                 rotate: bool = False, cache_images: int = 256):
+                 rotate: bool = False, jitter: float = 0.0, cache_images: int = 256):
         if not paths:
             raise ValueError("no images")
         self.paths, self.size, self.seed = [Path(p) for p in paths], int(size), seed
-        self.flip, self.rotate = flip, rotate
+        self.flip, self.rotate, self.jitter = flip, rotate, jitter
         self.cache = _ImageCache(cache_images)
 
     def __len__(self) -> int:
@@ -130,10 +147,11 @@ class ImageCrops(Dataset):
         y, x = random_crop_box(h, w, self.size, g)
         crop = apply_dihedral(img[:, y:y + self.size, x:x + self.size],
                               *random_dihedral(g, flip=self.flip, rotate=self.rotate))
-        return crop.contiguous()
+        return color_jitter(crop, g, self.jitter).contiguous()
 
 
-__all__ = ["ImageCrops", "PairCrops", "UnpairedCrops", "apply_dihedral", "random_crop_box", "random_dihedral"]
+__all__ = ["ImageCrops", "PairCrops", "UnpairedCrops", "apply_dihedral", "color_jitter", "random_crop_box",
+           "random_dihedral"]
 
 
 class UnpairedCrops(Dataset):
@@ -146,9 +164,13 @@ class UnpairedCrops(Dataset):
 
     def __init__(self, blurry: Sequence[str | Path], known: Sequence[str | Path], size: int, *, seed: int = 0,
                  batch_size: int = 1, curriculum=None, flip: bool = True, rotate: bool = True,
-                 cache_images: int = 256):
-        self.b = ImageCrops(blurry, size, seed=seed, flip=flip, rotate=rotate, cache_images=cache_images)
-        self.k = ImageCrops(known, size, seed=seed + 1, flip=flip, rotate=rotate, cache_images=cache_images)
+                 jitter: float = 0.0, cache_images: int = 256):
+        # B and K get the same kind of jitter, drawn independently: a colour difference between
+        # the sets would be a non-blur cue for the discriminator.
+        self.b = ImageCrops(blurry, size, seed=seed, flip=flip, rotate=rotate, jitter=jitter,
+                            cache_images=cache_images)
+        self.k = ImageCrops(known, size, seed=seed + 1, flip=flip, rotate=rotate, jitter=jitter,
+                            cache_images=cache_images)
         self.batch_size, self.curriculum = batch_size, curriculum
         self._index = {str(p): i for i, p in enumerate(self.b.paths)}
 

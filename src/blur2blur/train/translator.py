@@ -43,6 +43,7 @@ class TranslatorConfig:
     crop: int = 256
     flip: bool = True
     rotate: bool = True
+    color_jitter: float = 0.1                                # paper: rotation, flip and colour jitter
     adv_loss: Literal["log", "hinge", "lsgan"] = "log"       # reference code: hinge
     gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
     lambda_grad: float = 0.005                               # reference code: 1e-4
@@ -118,7 +119,8 @@ class TranslatorTrainer(Trainer):
             curriculum = Curriculum(blur_scores, cfg.curriculum_fraction, cfg.curriculum_widen_at)
         # Sample n belongs to step n // (global batch): the curriculum follows the step.
         self.dataset = UnpairedCrops(blurry, known, cfg.crop, seed=cfg.loop.seed, batch_size=cfg.loop.batch_size,
-                                     curriculum=curriculum, flip=cfg.flip, rotate=cfg.rotate)
+                                     curriculum=curriculum, flip=cfg.flip, rotate=cfg.rotate,
+                                     jitter=cfg.color_jitter)
         self.val_blurry, self.val_known = list(val_blurry), list(val_known)
         self._last: dict[str, torch.Tensor] = {}
 
