@@ -150,3 +150,32 @@ def version() -> None:
     from blur2blur import __version__
 
     typer.echo(f"blur2blur {__version__} (torch {torch.__version__})")
+
+
+@app.command()
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="The ONNX file to write."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer weight file instead."),
+    opset: int = typer.Option(18, help="ONNX opset."),
+) -> None:
+    """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime."""
+    from blur2blur.models import CheckpointError, load_any
+
+    if (run is None) == (model is None):
+        _fail("give either --run RUN or --model FILE")
+    path = run / "blur2blur.safetensors" if run is not None else model
+    try:
+        net = load_any(path)
+    except (CheckpointError, FileNotFoundError, KeyError) as e:
+        _fail(str(e))
+    try:
+        from blur2blur.export import export_onnx
+
+        written = export_onnx(net, out, opset=opset)
+    except ImportError as e:
+        _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
+    except (FileExistsError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {written}: input 'image' (N, 3, H, W) in [0, 1], H and W multiples of the file's "
+               "size_multiple metadata; checked against PyTorch")
