@@ -91,3 +91,37 @@ def test_crop_too_small_for_the_discriminator_is_refused(sets):
     b, k = sets
     with pytest.raises(ValueError, match="crop 64 .*1/4 scale"):
         TranslatorTrainer(tiny(1, crop=64), b, k, setup_runtime(tiny(1).loop))
+
+
+def test_a_discriminator_at_chance_is_reported(sets, tmp_path):
+    b, k = sets
+    cfg = tiny(1)
+    rt = setup_runtime(cfg.loop)
+    tr = TranslatorTrainer(cfg, b, k, rt, val_blurry=b[:2], val_known=b[:2])  # K = B: nothing to tell apart
+    with pytest.warns(UserWarning, match="no adversarial target"):
+        train(tr, rt, cfg.loop, tmp_path)
+
+
+def _ddp_translator(rank, port, sets, out):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    cfg = tiny(2)
+    rt = setup_runtime(cfg.loop)
+    torch.manual_seed(0)
+    tr = TranslatorTrainer(cfg, sets[0], sets[1], rt)
+    train(tr, rt, cfg.loop, f"{out}/run")
+    torch.save({n: m.state_dict() for n, m in tr.nets.items()}, f"{out}/rank{rank}.pt")
+
+
+def test_ddp_two_processes_keep_g_and_d_in_sync(sets, tmp_path):
+    import torch.multiprocessing as mp
+    from test_train_loop import _free_port
+
+    mp.spawn(_ddp_translator, args=(_free_port(), sets, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for net in ("translator", "discriminator"):
+        for key, v in r0[net].items():
+            torch.testing.assert_close(r1[net][key], v, rtol=0, atol=0)

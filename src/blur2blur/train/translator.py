@@ -16,6 +16,7 @@ Signals that say whether training works (logged every step, evaluated on held-ou
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,6 +32,10 @@ from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
 from blur2blur.train.schedules import constant_then_linear
+
+
+# Held-out K-vs-B accuracy below this after the warm-up: the discriminator is (near) chance.
+CHANCE_ACCURACY = 0.6
 
 
 @dataclass
@@ -123,11 +128,13 @@ class TranslatorTrainer(Trainer):
                                      jitter=cfg.color_jitter)
         self.val_blurry, self.val_known = list(val_blurry), list(val_known)
         self._last: dict[str, torch.Tensor] = {}
+        self._step = -1
 
     def train_step(self, batch: dict[str, torch.Tensor], step: StepContext) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         y, k = batch["blurry"], batch["known"]
         ys, ks = input_scales(y), input_scales(k)
+        self._step = step.step
         warmup = step.step < cfg.d_warmup
         with step.autocast():
             if warmup:
@@ -182,7 +189,14 @@ class TranslatorTrainer(Trainer):
             acc_b.append(_accuracy(d_real, self.discriminator(input_scales(y))))
             drift.append(drift_psnr(outs[-1][0].cpu(), y[0].cpu()))
         n = len(acc_g)
-        return {"d_acc_heldout": sum(acc_g) / n, "d_acc_b_vs_k": sum(acc_b) / n, "drift_psnr": sum(drift) / n}
+        values = {"d_acc_heldout": sum(acc_g) / n, "d_acc_b_vs_k": sum(acc_b) / n, "drift_psnr": sum(drift) / n}
+        if self._step + 1 >= self.cfg.d_warmup and values["d_acc_b_vs_k"] < CHANCE_ACCURACY:
+            warnings.warn(
+                f"step {self._step + 1}: the discriminator tells K from B only {100 * values['d_acc_b_vs_k']:.0f}% "
+                "of the time on held-out crops (chance is 50%): the translator has no adversarial target. Train "
+                "D first with the translator at identity (--set translator.d_warmup=N), give it larger crops, or "
+                "check that K and B differ in blur only (--camera-noise)", stacklevel=2)
+        return values
 
     def sample_images(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self._last
