@@ -80,7 +80,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
-    from blur2blur.train.loop import setup_runtime, shutdown_runtime, train
+    from blur2blur.train.loop import setup_runtime, train_and_save
     from blur2blur.train.translator import TranslatorTrainer
 
     run = Path(run_dir)
@@ -90,17 +90,12 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         _log(f"{final} exists: nothing to do")
         return final
 
-    def stage(name: str, cfg_part, trainer, out: Path, info: dict) -> None:
-        runtime = trainer.runtime
-        try:
-            result = train(trainer, runtime, cfg_part.loop, run / f"{name}-run", meta={"config": to_dict(cfg_part)},
-                           desc=name)
-        finally:
-            shutdown_runtime(runtime)
+    def stage(name: str, cfg_part, trainer, out: Path) -> None:
         net = trainer.nets[next(iter(trainer.nets))]
-        save_checkpoint(net.cpu(), out, info={**info, "steps": result.step, "heldout": result.eval,
-                                              "config": to_dict(cfg_part)})
-        _log(f"{name}: wrote {out} ({result.step} steps; held-out {result.eval})")
+        done = train_and_save(trainer, trainer.runtime, cfg_part.loop, run / f"{name}-run", net, out,
+                              config=to_dict(cfg_part), info={"trained_by": "blur2blur fit"}, desc=name)
+        if done is not None:  # None on the other DDP ranks
+            _log(f"{name}: wrote {out} ({done[0].step} steps; held-out {done[1]})")
 
     # 1. the kernel extractor F
     extractor_path = Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors"
@@ -109,7 +104,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         rt = setup_runtime(cfg.kernels.loop)
         stage("extractor", cfg.kernels, kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train,
                                                                   inputs.known_heldout, rt),
-              extractor_path, {"trained_by": "blur2blur fit"})
+              extractor_path)
     # 2. the known-blur set K
     k_dir = run / "K"
     _log("stage 2/6: known-blur set K")
@@ -124,7 +119,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         rt = setup_runtime(cfg.deblurrer.loop)
         stage("deblurrer", cfg.deblurrer, deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train,
                                                                          inputs.known_heldout, rt),
-              deblurrer_path, {"trained_by": "blur2blur fit"})
+              deblurrer_path)
     # 4. blur degree of B
     _log("stage 4/6: blur degree of the camera's blurry images")
     blurry = [str(p) for p in inputs.blurry]
@@ -138,7 +133,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         rt = setup_runtime(cfg.translator.loop)
         trainer = TranslatorTrainer(cfg.translator, train_b, [str(p) for p in known], rt, val_blurry=held_b or train_b,
                                     val_known=[str(p) for p in known[::-1]], blur_scores=scores)
-        stage("translator", cfg.translator, trainer, translator_path, {"trained_by": "blur2blur fit"})
+        stage("translator", cfg.translator, trainer, translator_path)
     # 6. D'(G(x))
     _log("stage 6/6: composing D'(G(x))")
     model = ComposedDeblurrer.from_parts(load_checkpoint(translator_path), load_any(deblurrer_path))

@@ -88,3 +88,21 @@ def prepare_run(out, run_dir, cfg):
         save_config(cfg, saved)
 
     return run_dir, record
+
+
+def train_command(trainer, net, cfg, runtime, run_dir, record, out, *, desc: str, banner: str, info: dict,
+                  report) -> None:
+    """The tail every `... train` command shares: record the config, train, save `net` to `out`, report."""
+    from blur2blur.config import to_dict
+    from blur2blur.train.loop import train_and_save
+
+    if runtime.is_main:
+        record()
+        typer.echo(f"{banner}; run folder {run_dir}", err=True)
+    done = train_and_save(trainer, runtime, cfg.loop, run_dir, net, out, config=to_dict(cfg), info=info, desc=desc)
+    if done is None:
+        return
+    result, metrics = done
+    typer.echo(f"wrote {out} after {result.step} steps")
+    if metrics:
+        report(metrics)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config
+from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config, train_command
 
 deblurrer_app = typer.Typer(no_args_is_help=True, help="Train the deblurrer D' on known-blur pairs.")
 app.add_typer(deblurrer_app, name="deblurrer")
@@ -32,11 +32,10 @@ def train_cmd(
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
 ) -> None:
     """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun)."""
-    from blur2blur.config import to_dict
-    from blur2blur.models import CheckpointError, load_any, save_checkpoint
-    from blur2blur.train.deblurrer import PRESETS, DeblurrerTrainer, deblur_psnr
+    from blur2blur.models import CheckpointError, load_any
+    from blur2blur.train.deblurrer import PRESETS, DeblurrerTrainer
     from blur2blur.train.kernels import split_by_scene
-    from blur2blur.train.loop import setup_runtime, shutdown_runtime, train
+    from blur2blur.train.loop import setup_runtime
 
     cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
@@ -51,24 +50,14 @@ def train_cmd(
         trainer = DeblurrerTrainer(cfg, train_pairs, held, runtime, model=model)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         fail(str(e))
-    if runtime.is_main:
-        record()
-        n = sum(p.numel() for p in trainer.net.parameters())
-        typer.echo(f"{cfg.arch}: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
-                   f"{len(held)} held out; run folder {run_dir}", err=True)
-    try:
-        result = train(trainer, runtime, cfg.loop, run_dir, meta={"config": to_dict(cfg)}, desc="deblurrer")
-    finally:
-        shutdown_runtime(runtime)
-    if not runtime.is_main:
-        return
-    metrics = result.eval or (deblur_psnr(trainer.net, held[:cfg.val_max_pairs], size=cfg.val_size,
-                                          device=runtime.device) if held else {})
-    info = {"trained_by": "blur2blur deblurrer train", "pairs": str(root), "steps": result.step,
-            "config": to_dict(cfg), "heldout": metrics, "init": str(init) if init else None}
-    save_checkpoint(trainer.net.cpu(), out, info=info)
-    typer.echo(f"wrote {out} after {result.step} steps")
-    if metrics:
-        typer.echo(f"held-out PSNR {metrics['psnr_blurry']:.2f} dB blurry -> {metrics['psnr_deblurred']:.2f} dB "
-                   f"deblurred ({metrics['gain_db']:+.2f} dB, {100 * metrics['improved']:.0f}% of "
-                   f"{int(metrics['pairs'])} pairs improved)")
+    n = sum(p.numel() for p in trainer.net.parameters())
+    train_command(trainer, trainer.net, cfg, runtime, run_dir, record, out, desc="deblurrer",
+                  banner=f"{cfg.arch}: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
+                         f"{len(held)} held out",
+                  info={"trained_by": "blur2blur deblurrer train", "pairs": str(root),
+                        "init": str(init) if init else None}, report=_print_metric)
+
+
+def _print_metric(m: dict) -> None:
+    typer.echo(f"held-out PSNR {m['psnr_blurry']:.2f} dB blurry -> {m['psnr_deblurred']:.2f} dB deblurred "
+               f"({m['gain_db']:+.2f} dB, {100 * m['improved']:.0f}% of {int(m['pairs'])} pairs improved)")

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config
+from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config, train_command
 
 kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
 app.add_typer(kernels_app, name="kernels")
@@ -52,10 +52,9 @@ def train_cmd(
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
 ) -> None:
     """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
-    from blur2blur.config import to_dict
-    from blur2blur.models import load_any, save_checkpoint
-    from blur2blur.train.kernels import PRESETS, KernelTrainer, reblur_psnr, split_by_scene
-    from blur2blur.train.loop import setup_runtime, shutdown_runtime, train
+    from blur2blur.models import load_any
+    from blur2blur.train.kernels import PRESETS, KernelTrainer, split_by_scene
+    from blur2blur.train.loop import setup_runtime
 
     cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
@@ -73,25 +72,12 @@ def train_cmd(
         trainer = KernelTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    if runtime.is_main:
-        record()
-        n = sum(p.numel() for p in trainer.extractor.parameters())
-        typer.echo(f"extractor: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
-                   f"{len(held)} held out; run folder {run_dir}", err=True)
-    try:
-        result = train(trainer, runtime, cfg.loop, run_dir, meta={"config": to_dict(cfg)}, desc="kernel extractor")
-    finally:
-        shutdown_runtime(runtime)
-    if not runtime.is_main:
-        return
-    metrics = result.eval or (reblur_psnr(trainer.extractor, held[: cfg.val_max_pairs], size=cfg.val_size,
-                                          device=runtime.device) if held else {})
-    info = {"trained_by": "blur2blur kernels train", "pairs": str(root), "steps": result.step,
-            "config": to_dict(cfg), "heldout": metrics, "init": str(init) if init else None}
-    save_checkpoint(trainer.extractor.cpu(), out, info=info)
-    typer.echo(f"wrote {out} after {result.step} steps")
-    if metrics:
-        _print_metric(metrics)
+    n = sum(p.numel() for p in trainer.extractor.parameters())
+    train_command(trainer, trainer.extractor, cfg, runtime, run_dir, record, out, desc="kernel extractor",
+                  banner=f"extractor: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
+                         f"{len(held)} held out",
+                  info={"trained_by": "blur2blur kernels train", "pairs": str(root),
+                        "init": str(init) if init else None}, report=_print_metric)
 
 
 def _print_metric(m: dict) -> None:

@@ -502,6 +502,29 @@ def train(trainer: Trainer, runtime: Runtime, cfg: LoopConfig, run_dir: str | os
     return LoopResult(step, resumed_from, last, evals, last_ckpt)
 
 
+def train_and_save(trainer: Trainer, runtime: Runtime, cfg: LoopConfig, run_dir: str | os.PathLike,
+                   net: nn.Module, out: str | os.PathLike, *, config: Mapping[str, Any], info: Mapping[str, Any],
+                   desc: str) -> tuple[LoopResult, dict[str, float]] | None:
+    """:func:`train`, shut the runtime down, then (main process) write `net` to `out` with its held-out
+    metrics and `config` in the checkpoint header. Returns (result, metrics) on the main process, else None.
+    """
+    from blur2blur.models import save_checkpoint
+
+    try:
+        result = train(trainer, runtime, cfg, run_dir, meta={"config": dict(config)}, desc=desc)
+    finally:
+        shutdown_runtime(runtime)
+    if not runtime.is_main:
+        return None
+    metrics = result.eval
+    if not metrics:  # nothing left to train (resumed at the end): measure now
+        with torch.no_grad():
+            metrics = trainer.evaluate()
+    save_checkpoint(unwrap(net).cpu(), out, info={**info, "steps": result.step, "heldout": metrics,
+                                                  "config": dict(config)})
+    return result, metrics
+
+
 __all__ = [
     "LoopConfig",
     "LoopResult",
@@ -516,5 +539,6 @@ __all__ = [
     "setup_runtime",
     "shutdown_runtime",
     "train",
+    "train_and_save",
     "unwrap",
 ]
