@@ -492,7 +492,6 @@ def train(trainer: Trainer, runtime: Runtime, cfg: LoopConfig, run_dir: str | os
         if step > start:
             last_ckpt = checkpoint(step) or last_ckpt
         bar.close()
-        log.close()
         print(f"\ninterrupted after step {step}; saved {last_ckpt}. Rerun the same command to resume.",
               file=sys.stderr)
         raise
