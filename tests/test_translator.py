@@ -125,3 +125,42 @@ def test_ddp_two_processes_keep_g_and_d_in_sync(sets, tmp_path):
     for net in ("translator", "discriminator"):
         for key, v in r0[net].items():
             torch.testing.assert_close(r1[net][key], v, rtol=0, atol=0)
+
+
+TINY_CLI = ["--preset", "tiny", "--set", "loop.steps=2", "--set", "loop.num_workers=0", "--set", "loop.batch_size=2",
+            "--set", "loop.tensorboard=false", "--set", "crop=96", "--set", "disc_ndf=8", "--set", "d_warmup=1",
+            "--set", "arch_args={num_res: 1, base_channel: 8}"]
+
+
+def test_cli_trains_a_translator(sets, tmp_path):
+    from typer.testing import CliRunner
+
+    from blur2blur.cli import app
+    from blur2blur.models import load_checkpoint
+
+    b, k = sets
+    res = CliRunner().invoke(app, ["translator", "train", "--blurry", str(tmp_path.parent), "--known", k[0], "--out",
+                                   str(tmp_path / "g.safetensors"), *TINY_CLI, "--set", "vgg_weights=random"])
+    assert res.exit_code == 2  # a folder without images: named
+    res = CliRunner().invoke(app, ["translator", "train", *sum((["--blurry", p] for p in b), []),
+                                   *sum((["--known", p] for p in k), []), "--out", str(tmp_path / "g.safetensors"),
+                                   *TINY_CLI, "--set", "vgg_weights=random"])
+    assert res.exit_code == 0, res.output
+    assert "discriminator accuracy" in res.output and "drift PSNR" in res.output
+    net = load_checkpoint(tmp_path / "g.safetensors")
+    assert net.arch_name == "b2b_translator" and net.checkpoint_info["steps"] == 2
+    assert (tmp_path / "g-run" / "blur_scores.json").exists()
+
+
+def test_cli_never_falls_back_to_random_vgg(sets, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from blur2blur.cli import app
+
+    monkeypatch.setenv("BLUR2BLUR_OFFLINE", "1")
+    monkeypatch.setenv("BLUR2BLUR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    b, k = sets
+    res = CliRunner().invoke(app, ["translator", "train", "--blurry", b[0], "--known", k[0], "--out",
+                                   str(tmp_path / "g.safetensors"), *TINY_CLI])
+    assert res.exit_code == 2 and "vgg19" in res.output.lower(), res.output

@@ -194,7 +194,8 @@ class TranslatorTrainer(Trainer):
             warnings.warn(
                 f"step {self._step + 1}: the discriminator tells K from B only {100 * values['d_acc_b_vs_k']:.0f}% "
                 "of the time on held-out crops (chance is 50%): the translator has no adversarial target. Train "
-                "D first with the translator at identity (--set translator.d_warmup=N), give it larger crops, or "
+                "D first with the translator at identity (setting d_warmup; translator.d_warmup in `fit`), give "
+                "it larger crops, or "
                 "check that K and B differ in blur only (--camera-noise)", stacklevel=2)
         return values
 
