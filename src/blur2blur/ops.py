@@ -34,3 +34,12 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect", min_s
         return -(-max(n, min_size) // multiple) * multiple
 
     return pad_right_bottom(x, target(h), target(w), mode)
+
+
+def centre_crop(x: torch.Tensor, height: int, width: int | None = None) -> torch.Tensor:
+    """The central ``height x width`` region (square by default) of (..., H, W); shorter sides stay whole."""
+    h, w = x.shape[-2:]
+    ch, cw = min(height, h), min(height if width is None else width, w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return x[..., top:top + ch, left:left + cw]
+

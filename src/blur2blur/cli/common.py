@@ -38,6 +38,20 @@ def known_pairs(root, layout: str, split: str, demo_part: str | None, what: str 
         fail(str(e))
 
 
+def training_pairs(root, layout: str, split: str, val_root, demo: bool, val_fraction: float = 0.1,
+                   seed: int = 0, what: str = "--pairs"):
+    """(train pairs, held-out pairs, root): the demo's train/test splits, `val_root` as the held-out set,
+    or whole scenes of `root` held out (`val_fraction`)."""
+    from blur2blur.train.kernels import split_by_scene
+
+    train, found_root = known_pairs(root, layout, split, "train" if demo else None, what)
+    if val_root is not None or demo:
+        held, _ = known_pairs(val_root, "auto", "test", "test" if demo else None, "--val-pairs")
+        return train, held, found_root
+    train, held = split_by_scene(train, val_fraction, seed)
+    return train, held, found_root
+
+
 def resolve_config(presets: dict, preset: str, config, overrides, device: str | None, show: bool):
     """Preset <- YAML file <- --set overrides (<- --device); prints it and exits when `show`."""
     import dataclasses

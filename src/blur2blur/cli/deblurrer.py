@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config, train_command
+from blur2blur.cli.common import PAIRS_HELP, app, fail, prepare_run, resolve_config, train_command, training_pairs
 
 deblurrer_app = typer.Typer(no_args_is_help=True, help="Train the deblurrer D' on known-blur pairs.")
 app.add_typer(deblurrer_app, name="deblurrer")
@@ -34,16 +34,11 @@ def train_cmd(
     """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun)."""
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.train.deblurrer import PRESETS, DeblurrerTrainer
-    from blur2blur.train.kernels import split_by_scene
     from blur2blur.train.loop import setup_runtime
 
     cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
-    train_pairs, root = known_pairs(pairs, layout, split, "train" if demo else None)
-    if val_pairs is not None or demo:
-        held, _ = known_pairs(val_pairs, "auto", "test", "test" if demo else None, "--val-pairs")
-    else:
-        train_pairs, held = split_by_scene(train_pairs, 0.1, cfg.loop.seed)
+    train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, seed=cfg.loop.seed)
     runtime = setup_runtime(cfg.loop)
     try:
         model = load_any(init, arch=cfg.arch) if init is not None else None

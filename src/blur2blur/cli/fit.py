@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, resolve_config
+from blur2blur.cli.common import PAIRS_HELP, app, fail, resolve_config, training_pairs
 
 
 @app.command()
@@ -39,7 +39,6 @@ def fit(
     from blur2blur.data.video import VIDEO_EXTENSIONS, VideoReadError, extract_frames, is_video
     from blur2blur.fit import PRESETS, FitInputs, run_fit
     from blur2blur.hub import OfflineError
-    from blur2blur.train.kernels import split_by_scene
 
     cfg = resolve_config(PRESETS, preset, config, set_, None, show_config)
     if device:
@@ -71,12 +70,7 @@ def fit(
     needs_pairs = extractor is None or deblurrer is None or not (out / "K").exists()
     pairs, held = [], []
     if needs_pairs or known_pairs_dir is not None or demo_pairs:
-        if demo_pairs:
-            pairs, _ = known_pairs(None, "folders", split, "train")
-            held, _ = known_pairs(None, "folders", split, "test")
-        else:
-            pairs, _ = known_pairs(known_pairs_dir, layout, split, None, "--known-pairs")
-            pairs, held = split_by_scene(pairs, 0.1)
+        pairs, held, _ = training_pairs(known_pairs_dir, layout, split, None, demo_pairs, what="--known-pairs")
     out.mkdir(parents=True, exist_ok=True)
     if saved.exists():
         saved.unlink()

@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config, train_command
+from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config, train_command, \
+    training_pairs
 
 kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
 app.add_typer(kernels_app, name="kernels")
@@ -53,17 +54,13 @@ def train_cmd(
 ) -> None:
     """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
     from blur2blur.models import load_any
-    from blur2blur.train.kernels import PRESETS, KernelTrainer, split_by_scene
+    from blur2blur.train.kernels import PRESETS, KernelTrainer
     from blur2blur.train.loop import setup_runtime
 
     cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
 
-    train_pairs, root = known_pairs(pairs, layout, split, "train" if demo else None)
-    if val_pairs is not None or demo:
-        held, _ = known_pairs(val_pairs, "auto", "test", "test" if demo else None, "--val-pairs")
-    else:
-        train_pairs, held = split_by_scene(train_pairs, cfg.val_fraction, cfg.loop.seed)
+    train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, cfg.val_fraction, cfg.loop.seed)
     runtime = setup_runtime(cfg.loop)
     try:
         extractor = None

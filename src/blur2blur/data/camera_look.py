@@ -38,6 +38,7 @@ import torch
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from blur2blur.data.images import read_image
+from blur2blur.ops import centre_crop
 
 __all__ = [
     "CameraLook",
@@ -344,12 +345,6 @@ def jpeg_profile(path: str | os.PathLike) -> JpegProfile | None:
     return JpegProfile(quality=quality, subsampling=subsampling)
 
 
-def _centre_crop(img: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    top, left = max((h - size) // 2, 0), max((w - size) // 2, 0)
-    return img[..., top:top + size, left:left + size]
-
-
 def estimate_camera_look(paths: Sequence[str | os.PathLike], max_images: int = 32,
                          generator: torch.Generator | None = None) -> CameraLook:
     """Estimate a camera's :class:`CameraLook` from its (sharp) image files.
@@ -374,7 +369,7 @@ def estimate_camera_look(paths: Sequence[str | os.PathLike], max_images: int = 3
         chosen = [n // 2]
     else:  # evenly spaced, first and last included
         chosen = sorted({round(i * (n - 1) / (max_images - 1)) for i in range(max_images)})
-    images = [_centre_crop(read_image(paths[i])[0], _MAX_CROP) for i in chosen]
+    images = [centre_crop(read_image(paths[i])[0], _MAX_CROP) for i in chosen]
     noise = estimate_noise(images)
     profiles = [p for p in (jpeg_profile(path) for path in paths) if p is not None]
     jpeg = Counter(profiles).most_common(1)[0][0] if profiles else None

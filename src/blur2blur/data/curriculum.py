@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from blur2blur.data.images import read_image
+from blur2blur.ops import centre_crop
 
 _MAX_SIZE = 512  # score a centre crop: the measure is local, and whole 4K frames are slow
 
@@ -40,9 +41,7 @@ def blur_degree(img: torch.Tensor, h_size: int = 11) -> float:
     h, w = img.shape[-2:]
     if min(h, w) < 2 * h_size:
         raise ValueError(f"image {w}x{h} is too small to score (needs at least {2 * h_size} pixels a side)")
-    ch, cw = min(h, _MAX_SIZE), min(w, _MAX_SIZE)
-    y, x = (h - ch) // 2, (w - cw) // 2
-    crop = img[:, y:y + ch, x:x + cw].float().clamp(0, 1)
+    crop = centre_crop(img, _MAX_SIZE).float().clamp(0, 1)
     weights = torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)  # the luminance skimage's rgb2gray uses
     gray = (crop * weights).sum(0) if crop.shape[0] == 3 else crop[0]
     return float(blur_effect(gray.numpy().astype(np.float64), h_size=h_size))

@@ -26,7 +26,7 @@ from blur2blur.losses import multiscale_content_loss, psnr_loss
 from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.models.registry import MULTISCALE, spec_of
-from blur2blur.train.kernels import centre_crop
+from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
 from blur2blur.train.schedules import cosine_restarts
 from blur2blur.train.translator import input_scales

@@ -32,6 +32,7 @@ from blur2blur.data.pairs import BlurPair, load_pair
 from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.models.kernel_wizard import KernelWizard
+from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
 from blur2blur.train.schedules import cosine_restarts
 
@@ -116,13 +117,6 @@ def split_by_scene(pairs: Sequence[BlurPair], val_fraction: float, seed: int = 0
     train = [p for p in pairs if (p.scene or str(p.blurry)) not in held]
     val = [p for p in pairs if (p.scene or str(p.blurry)) in held]
     return train, val
-
-
-def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ch, cw = min(size, h), min(size, w)
-    y, x0 = (h - ch) // 2, (w - cw) // 2
-    return x[..., y:y + ch, x0:x0 + cw]
 
 
 # ----------------------------------------------------------------------------- metric

@@ -30,6 +30,7 @@ from blur2blur.data.images import read_image
 from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_loss, gradient_penalty
 from blur2blur.metrics import psnr
 from blur2blur.models import create_model
+from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
 from blur2blur.train.schedules import constant_then_linear
 
@@ -169,20 +170,12 @@ class TranslatorTrainer(Trainer):
         """Held-out: D's accuracy on K vs G(B) and on K vs B, and the drift PSNR(G(y), y)."""
         if not self.val_blurry or not self.val_known:
             return {}
-        dev, size = self.runtime.device, self.cfg.crop
-
-        def centre(path: str) -> torch.Tensor:
-            img = read_image(path)[0]
-            h, w = img.shape[-2:]
-            s = min(size, h, w) // 4 * 4
-            return img[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-
+        dev = self.runtime.device
         acc_g, acc_b, drift = [], [], []
         for bp, kp in zip(self.val_blurry[:self.cfg.val_images], self.val_known[:self.cfg.val_images]):
-            y, k = centre(bp)[None].to(dev), centre(kp)[None].to(dev)
-            if y.shape != k.shape:
-                s = min(y.shape[-1], k.shape[-1], y.shape[-2], k.shape[-2])
-                y, k = y[..., :s, :s], k[..., :s, :s]
+            y, k = read_image(bp)[0], read_image(kp)[0]
+            side = min(self.cfg.crop, *y.shape[-2:], *k.shape[-2:]) // 4 * 4  # square, the translator's multiple
+            y, k = centre_crop(y, side)[None].to(dev), centre_crop(k, side)[None].to(dev)
             outs = self.translator(y)
             d_real = self.discriminator(input_scales(k))
             acc_g.append(_accuracy(d_real, self.discriminator([o.clamp(0, 1) for o in outs])))
