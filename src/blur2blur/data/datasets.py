@@ -64,7 +64,7 @@ def random_crop_box(height: int, width: int, size: int, g: torch.Generator) -> t
     return _randint(height - size + 1, g), _randint(width - size + 1, g)
 
 
-class _ImageCache:
+class ImageCache:
     """Decoded images kept in memory (per worker process), least recently used evicted first."""
 
     def __init__(self, capacity: int):
@@ -97,7 +97,7 @@ class PairCrops(Dataset):
             raise ValueError("no pairs to train on")
         self.pairs, self.size, self.seed = list(pairs), int(size), seed
         self.flip, self.rotate, self.sharp_mode = flip, rotate, sharp_mode
-        self.cache = _ImageCache(cache_images)
+        self.cache = ImageCache(cache_images)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -129,7 +129,7 @@ class ImageCrops(Dataset):
             raise ValueError("no images")
         self.paths, self.size, self.seed = [Path(p) for p in paths], int(size), seed
         self.flip, self.rotate, self.jitter = flip, rotate, jitter
-        self.cache = _ImageCache(cache_images)
+        self.cache = ImageCache(cache_images)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -150,8 +150,8 @@ class ImageCrops(Dataset):
         return color_jitter(crop, g, self.jitter).contiguous()
 
 
-__all__ = ["ImageCrops", "PairCrops", "UnpairedCrops", "apply_dihedral", "color_jitter", "random_crop_box",
-           "random_dihedral"]
+__all__ = ["ImageCache", "ImageCrops", "PairCrops", "UnpairedCrops", "apply_dihedral", "color_jitter",
+           "random_crop_box", "random_dihedral"]
 
 
 class UnpairedCrops(Dataset):

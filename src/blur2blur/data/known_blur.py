@@ -39,7 +39,7 @@ from typing import Any, Literal
 import torch
 
 from blur2blur.data.camera_look import CameraLook, apply_camera_look, estimate_camera_look, estimate_noise
-from blur2blur.data.datasets import apply_dihedral, random_crop_box, random_dihedral
+from blur2blur.data.datasets import ImageCache, apply_dihedral, random_crop_box, random_dihedral
 from blur2blur.data.images import read_image, write_image
 from blur2blur.data.pairs import BlurPair, load_pair
 from blur2blur.models.kernel_wizard import APPLY_MULTIPLE, KernelWizard
@@ -280,14 +280,10 @@ def transfer_to_folder(wizard: KernelWizard, pairs: Sequence[BlurPair], sharp_pa
         if (out / name).exists() and name not in done:
             raise FileExistsError(f"{out / name} exists but is not in {manifest}; refusing to overwrite it")
 
-    pair_cache: dict[Path, tuple[torch.Tensor, torch.Tensor]] = {}
+    pair_cache = ImageCache(64)
 
     def known_of(pair: BlurPair) -> tuple[torch.Tensor, torch.Tensor]:
-        if pair.blurry not in pair_cache:
-            if len(pair_cache) >= 64:
-                pair_cache.pop(next(iter(pair_cache)))
-            pair_cache[pair.blurry] = load_pair(pair, cfg.sharp_mode)
-        return pair_cache[pair.blurry]
+        return pair_cache.get(pair.blurry, lambda: load_pair(pair, cfg.sharp_mode))
 
     written = skipped = 0
     with open(manifest, "a", encoding="utf-8") as log:
