@@ -132,3 +132,14 @@ def test_psnr_loss_and_multiscale_content_loss_by_hand():
     fft_l1 = 8 / (4 * 3 * 2)
     assert multiscale_content_loss([a], [b]).item() == pytest.approx(0.5 + 0.1 * fft_l1, rel=1e-5)
     assert multiscale_content_loss([a, a], [b, b], fft_weight=0).item() == pytest.approx(1.0)
+
+
+def test_pixel_reconstruction_is_multiscale_l1_by_hand():
+    # The offline variant: no feature network, the paper's per-element normalisation and scale mean.
+    outs = [torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 4, 4)]
+    tgts = [torch.full((1, 3, 2, 2), 0.5), torch.full((1, 3, 4, 4), 0.1)]
+    loss = PerceptualLoss("pixel")(outs, tgts)
+    assert loss.item() == pytest.approx((0.5 + 0.1) / 2)
+    assert not list(PerceptualLoss("pixel").parameters())
+    with pytest.raises(ValueError, match="pixel"):
+        PerceptualLoss("pixels")

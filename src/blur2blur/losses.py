@@ -133,9 +133,13 @@ class PerceptualLoss(nn.Module):
     weights and reduction (see :data:`blur2blur.models.vgg.BLUR2BLUR_PERCEPTUAL`). `weights` is
     passed to the VGG constructor: "imagenet" (default, downloaded once), a file path, or
     "random" (only on explicit request: random features make the loss meaningless).
+    ``variant="pixel"``: no feature network, the paper's reduction on the pixels themselves
+    (multi-scale L1). Not the paper's loss: it is for machines without the VGG19 weights (the
+    offline demo); with the translator starting at the identity it keeps G close to y without
+    the drift that random features cause (../shared notes).
     """
 
-    def __init__(self, variant: Literal["paper", "reference"] = "paper", weights: str = "imagenet"):
+    def __init__(self, variant: Literal["paper", "reference", "pixel"] = "paper", weights: str = "imagenet"):
         super().__init__()
         from blur2blur.models import create_model
         from blur2blur.models.vgg import BLUR2BLUR_PERCEPTUAL
@@ -149,8 +153,11 @@ class PerceptualLoss(nn.Module):
             self.features = create_model(ref["arch"], layers=ref["layers"], normalize_input=ref["normalize_input"],
                                          weights=weights)
             self.layer_weights = list(ref["layer_weights"])
+        elif variant == "pixel":
+            self.features = _Pixels()
+            self.layer_weights = None
         else:
-            raise ValueError(f"unknown perceptual loss variant {variant!r}; choose paper or reference")
+            raise ValueError(f"unknown perceptual loss variant {variant!r}; choose paper, reference or pixel")
         self.features.requires_grad_(False).eval()
 
     def train(self, mode: bool = True) -> PerceptualLoss:
@@ -159,8 +166,16 @@ class PerceptualLoss(nn.Module):
         return self
 
     def forward(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
-        return multiscale_perceptual_loss(self.features, outputs, targets, reduction=self.variant,
+        reduction = "reference" if self.variant == "reference" else "paper"
+        return multiscale_perceptual_loss(self.features, outputs, targets, reduction=reduction,
                                           layer_weights=self.layer_weights)
+
+
+class _Pixels(nn.Module):
+    """The image itself as the one "feature map" (the ``pixel`` reconstruction variant)."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"rgb": x}
 
 
 __all__ = [

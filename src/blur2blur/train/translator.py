@@ -54,7 +54,7 @@ class TranslatorConfig:
     gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
     lambda_grad: float = 0.005                               # reference code: 1e-4
     lambda_rec: float = 0.8
-    perceptual: Literal["paper", "reference"] = "paper"      # VGG19 mean over scales / VGG16 taps summed
+    perceptual: Literal["paper", "reference", "pixel"] = "paper"  # VGG19 / VGG16 taps / L1 (no VGG: offline)
     vgg_weights: str = "imagenet"                            # a path, or "random" (meaningless; tests only)
     lr: float = 2e-4                                         # pix2pix defaults (the paper's G setting)
     betas: tuple[float, float] = (0.5, 0.999)
