@@ -72,6 +72,18 @@ def _log(msg: str) -> None:
     print(f"[fit] {msg}", file=sys.stderr, flush=True)
 
 
+def train_stage(name: str, cfg_part, trainer, out: Path, run: Path, *, trained_by: str = "blur2blur fit") -> None:
+    """Train `trainer`'s first network in ``run/<name>-run`` (resuming it) and save it to `out`."""
+    from blur2blur.config import to_dict
+    from blur2blur.train.loop import train_and_save
+
+    net = trainer.nets[next(iter(trainer.nets))]
+    done = train_and_save(trainer, trainer.runtime, cfg_part.loop, run / f"{name}-run", net, out,
+                          config=to_dict(cfg_part), info={"trained_by": trained_by}, desc=name)
+    if done is not None:  # None on the other DDP ranks
+        _log(f"{name}: wrote {out} ({done[0].step} steps; held-out {done[1]})")
+
+
 def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Path:
     """Run the missing stages into `run_dir`; return the composed model's path."""
     from blur2blur.config import to_dict
@@ -80,7 +92,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
-    from blur2blur.train.loop import setup_runtime, train_and_save
+    from blur2blur.train.loop import setup_runtime
     from blur2blur.train.translator import TranslatorTrainer
 
     run = Path(run_dir)
@@ -90,21 +102,13 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         _log(f"{final} exists: nothing to do")
         return final
 
-    def stage(name: str, cfg_part, trainer, out: Path) -> None:
-        net = trainer.nets[next(iter(trainer.nets))]
-        done = train_and_save(trainer, trainer.runtime, cfg_part.loop, run / f"{name}-run", net, out,
-                              config=to_dict(cfg_part), info={"trained_by": "blur2blur fit"}, desc=name)
-        if done is not None:  # None on the other DDP ranks
-            _log(f"{name}: wrote {out} ({done[0].step} steps; held-out {done[1]})")
-
     # 1. the kernel extractor F
     extractor_path = Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors"
     if not extractor_path.exists():
         _log("stage 1/6: training the blur-kernel extractor")
         rt = setup_runtime(cfg.kernels.loop)
-        stage("extractor", cfg.kernels, kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train,
-                                                                  inputs.known_heldout, rt),
-              extractor_path)
+        trainer = kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt)
+        train_stage("extractor", cfg.kernels, trainer, extractor_path, run)
     # 2. the known-blur set K
     k_dir = run / "K"
     _log("stage 2/6: known-blur set K")
@@ -117,9 +121,8 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     if not deblurrer_path.exists():
         _log("stage 3/6: training the deblurrer D'")
         rt = setup_runtime(cfg.deblurrer.loop)
-        stage("deblurrer", cfg.deblurrer, deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train,
-                                                                         inputs.known_heldout, rt),
-              deblurrer_path)
+        trainer = deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train, inputs.known_heldout, rt)
+        train_stage("deblurrer", cfg.deblurrer, trainer, deblurrer_path, run)
     # 4. blur degree of B
     _log("stage 4/6: blur degree of the camera's blurry images")
     blurry = [str(p) for p in inputs.blurry]
@@ -133,7 +136,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         rt = setup_runtime(cfg.translator.loop)
         trainer = TranslatorTrainer(cfg.translator, train_b, [str(p) for p in known], rt, val_blurry=held_b or train_b,
                                     val_known=[str(p) for p in known[::-1]], blur_scores=scores)
-        stage("translator", cfg.translator, trainer, translator_path)
+        train_stage("translator", cfg.translator, trainer, translator_path, run)
     # 6. D'(G(x))
     _log("stage 6/6: composing D'(G(x))")
     model = ComposedDeblurrer.from_parts(load_checkpoint(translator_path), load_any(deblurrer_path))
@@ -144,4 +147,4 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     return final
 
 
-__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit"]
+__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "train_stage"]
