@@ -37,6 +37,11 @@ def split_demo_photos() -> tuple[list[Path], list[Path]]:
     return [p for i, p in enumerate(photos) if i % 3 != 2], [p for i, p in enumerate(photos) if i % 3 == 2]
 
 
+def known_test_photos() -> list[Path]:
+    """The known camera's held-out test scenes: every tenth known-camera photo (6 of 61)."""
+    return [p for i, p in enumerate(split_demo_photos()[0]) if i % 10 == 5]
+
+
 def write_known_pairs(out_dir: str | os.PathLike, photos: list[Path] | None = None, *, seed: int = 0) -> Path:
     """Blur each photo with the known camera into ``out_dir/{blur,sharp}/<stem>.png`` (the "folders" layout).
 
@@ -74,9 +79,9 @@ def demo_known_pairs(cache: str | os.PathLike | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".known-pairs-"))
     try:
-        known = split_demo_photos()[0]
-        write_known_pairs(tmp / "pairs" / "train", [p for i, p in enumerate(known) if i % 10 != 5], seed=0)
-        write_known_pairs(tmp / "pairs" / "test", [p for i, p in enumerate(known) if i % 10 == 5], seed=1)
+        test = set(known_test_photos())
+        write_known_pairs(tmp / "pairs" / "train", [p for p in split_demo_photos()[0] if p not in test], seed=0)
+        write_known_pairs(tmp / "pairs" / "test", known_test_photos(), seed=1)
         if target.exists():  # an incomplete earlier attempt
             shutil.rmtree(target)
         os.replace(tmp / "pairs", target)
@@ -90,4 +95,4 @@ def demo_camera_sharp() -> list[Path]:
     return split_demo_photos()[1]
 
 
-__all__ = ["demo_camera_sharp", "demo_known_pairs", "split_demo_photos", "write_known_pairs"]
+__all__ = ["demo_camera_sharp", "demo_known_pairs", "known_test_photos", "split_demo_photos", "write_known_pairs"]

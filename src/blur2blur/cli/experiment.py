@@ -1,0 +1,138 @@
+"""`blur2blur split | evaluate | experiment | demo`: the paper's experiments and the bundled demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"   # the experiment configs shipped in the package
+
+
+@app.command()
+def split(
+    pairs: Path = typer.Option(..., "--pairs", help="A paired dataset of the camera. " + PAIRS_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for B/, S/ (links to the dataset) and split.json."),
+    ratio: float = typer.Option(0.6, help="B's share of the scenes (the paper: 0.6, i.e. 0.6 : 0.4)."),
+    layout: str = typer.Option("auto", help="Layout of --pairs (auto-detected by default)."),
+    split_name: str = typer.Option("train", "--split", help="Split of --pairs to divide."),
+    seed: int = typer.Option(0, help="Seed of the scene shuffle."),
+) -> None:
+    """Divide a paired dataset into disjoint scene sets: the blurry images of one form B, the sharp of the other S."""
+    from blur2blur.data.split import write_split
+
+    found, root = known_pairs(pairs, layout, split_name, None)
+    try:
+        done = write_split(found, out, ratio, seed, source=str(root))
+    except (ValueError, FileExistsError) as e:
+        fail(str(e))
+    manifest = json.loads((done / "split.json").read_text(encoding="utf-8"))
+    for part, kind in (("B", "blurry"), ("S", "sharp")):
+        m = manifest[part]
+        typer.echo(f"{part}: {len(m['files'])} {kind} images of {len(m['scenes'])} scenes -> {done / part}")
+    typer.echo(f"next: blur2blur fit --blurry {done / 'B'} --sharp {done / 'S'} --known-pairs P --out RUN")
+
+
+@app.command()
+def evaluate(
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Test pairs. " + PAIRS_HELP),
+    run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer: ours or official weights."),
+    input_only: bool = typer.Option(False, "--input-only", help="Score the blurry inputs themselves (no model)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json and metrics.md."),
+    layout: str = typer.Option("auto", help="Layout of --pairs."),
+    split_name: str = typer.Option("test", "--split", help="Split of --pairs to score."),
+    demo: bool = typer.Option(False, "--demo", help="Score on the bundled demo's known-camera test pairs."),
+    crop: Optional[int] = typer.Option(None, help="Score square crops of this side instead of whole images."),
+    crops_per_image: int = typer.Option(1, help="With --crop: crops per image (seeded positions)."),
+    ssim_variant: str = typer.Option("gaussian", "--ssim", help="gaussian (BasicSR) or matlab_rgb (GoPro papers)."),
+    y_channel: bool = typer.Option(False, help="Score the Y (luma) channel only."),
+    crop_border: int = typer.Option(0, help="Pixels ignored at every border."),
+    tile: Optional[int] = typer.Option(None, help="Run the model in tiles of this size (large frames)."),
+    save_outputs: bool = typer.Option(False, "--save-outputs", help="Also write every output to OUT/outputs/."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
+) -> None:
+    """PSNR/SSIM of a model on test pairs: per image and mean, as JSON and a Markdown table."""
+    from blur2blur.evaluate import EvalConfig, evaluate as run_evaluation, markdown_table, write_evaluation
+    from blur2blur.inference import prepare_for_inference
+    from blur2blur.models import CheckpointError, load_any
+
+    if sum(x is not None and x is not False for x in (run, model, input_only or None)) != 1:
+        fail("give exactly one of --run RUN, --model FILE or --input-only")
+    for name in ("metrics.json", "metrics.md"):
+        if (out / name).exists():
+            fail(f"{out / name} exists; refusing to overwrite it (choose another --out)")
+    test, _ = known_pairs(pairs, layout, split_name, "test" if demo else None)
+    net = None
+    if not input_only:
+        path = run / "blur2blur.safetensors" if run is not None else model
+        if not path.exists():
+            fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
+        try:
+            net = prepare_for_inference(load_any(path), device)
+        except (CheckpointError, ValueError) as e:
+            fail(str(e))
+    cfg = EvalConfig(crop=crop, crops_per_image=crops_per_image, ssim=ssim_variant, y_channel=y_channel,
+                     crop_border=crop_border, tile=tile)
+    try:
+        result = run_evaluation(net, test, cfg, save_dir=out / "outputs" if save_outputs else None)
+    except (ValueError, FileExistsError) as e:
+        fail(str(e))
+    write_evaluation(result, out)
+    typer.echo(markdown_table(result).splitlines()[-3])
+    s = result["summary"]
+    typer.echo(f"mean of {s['samples']}: PSNR {s['psnr_input']:.2f} -> {s['psnr']:.2f} dB, "
+               f"SSIM {s['ssim_input']:.4f} -> {s['ssim']:.4f}; wrote {out / 'metrics.json'}")
+
+
+def _run(cfg, out: Path) -> None:
+    from blur2blur.experiment import markdown, run_experiment
+    from blur2blur.hub import OfflineError
+
+    try:
+        results = run_experiment(cfg, out)
+    except (ValueError, FileExistsError, OfflineError) as e:
+        fail(str(e))
+    typer.echo(markdown(results))
+    typer.echo(f"report: {out / 'report' / 'index.html'}")
+
+
+@app.command()
+def experiment(
+    config: str = typer.Argument(..., help="An experiment YAML file, or the name of a bundled one: "
+                                 "paper_gopro_to_reds, paper_gopro_to_rsblur, paper_gopro_to_rb2v_street."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
+    set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set ratio=0.5."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """A Table-2-style comparison (direct, baselines, Blur2Blur, upper bound) and the B:S ratio ablation."""
+    from blur2blur.cli.common import resolve_config
+    from blur2blur.experiment import ExperimentConfig
+
+    path = Path(config)
+    if not path.is_file():
+        bundled = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+        if config not in bundled:
+            fail(f"{config}: no such config file, nor a bundled config ({', '.join(bundled)})")
+        path = CONFIGS / f"{config}.yaml"
+    cfg = resolve_config({"default": ExperimentConfig}, "default", path, set_, None, show_config)
+    _run(cfg, out)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("blur2blur-demo"), "--out", "-o", help="Run folder (resumed when rerun)."),
+    quick: bool = typer.Option(False, "--quick", help="A minute-long version with tiny settings (for tests)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a setting of the demo's experiment config."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """Blur2Blur on the bundled photos: a known camera, simulated unknown cameras, a results table and a report."""
+    from blur2blur.cli.common import resolve_config
+    from blur2blur.experiment import demo_config
+
+    cfg = resolve_config({"demo": lambda: demo_config(quick)}, "demo", None, set_, None, show_config)
+    _run(cfg, out)

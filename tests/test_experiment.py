@@ -1,0 +1,87 @@
+"""`blur2blur demo --quick` end to end, and the experiment's tables and warnings on made-up results."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from blur2blur.cli import app
+from blur2blur.experiment import ExperimentConfig, gap_closed, markdown, summary_table, warnings_for
+
+
+def _result(psnrs: dict[str, list[float]], inputs: list[float]) -> dict:
+    rows = {}
+    for row, values in psnrs.items():
+        images = [{"name": f"i{k}", "psnr": v, "ssim": 0.5, "psnr_input": inputs[k], "ssim_input": 0.4}
+                  for k, v in enumerate(values)]
+        n = len(values)
+        rows[row] = {"images": images, "summary": {
+            "samples": n, "psnr": sum(values) / n, "ssim": 0.5, "psnr_input": sum(inputs) / n, "ssim_input": 0.4,
+            "gain_over_input": (sum(values) - sum(inputs)) / n,
+            "improved_over_input": sum(v > i for v, i in zip(values, inputs)) / n}}
+    return rows
+
+
+def test_tables_paired_differences_gap_and_warnings():
+    inputs = [20.0, 22.0, 24.0]
+    rows = _result({"direct": [21.0, 23.0, 25.0], "blur2blur": [23.0, 24.0, 24.5], "upper": [25.0, 26.0, 27.0]},
+                   inputs)
+    cam = {"rows": rows, "signals": {"d_acc_b_vs_k": 0.55}, "ablation": {}, "sizes": {}}
+    table = {line["row"]: line for line in summary_table(cam)}
+    assert table["blur2blur"]["d_psnr"] == pytest.approx((2 + 1 - 0.5) / 3)
+    assert table["blur2blur"]["improved"] == pytest.approx(2 / 3)
+    assert "d_psnr" not in table["direct"]
+    # (B2B - direct) / (upper - direct) on the means: (23.833 - 23) / (26 - 23)
+    assert gap_closed(cam) == pytest.approx((71.5 / 3 - 23) / 3)
+    known = {"summary": {"gain_over_input": 1.2, "psnr": 25.0, "psnr_input": 23.8, "samples": 3}}
+    notes = warnings_for({"known": known, "cameras": {"cam": cam}})
+    assert any("D' gains only +1.20 dB" in n for n in notes)
+    assert any("invalid, not negative" in n for n in notes)
+    assert any("only 3 test samples" in n for n in notes)
+    text = markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
+    assert "| D' + Blur2Blur | 23.83 | 0.5000 | +0.83 | 67% |" in text
+
+
+def test_unknown_rows_and_duplicate_cameras_are_refused():
+    with pytest.raises(ValueError, match="unknown rows"):
+        ExperimentConfig(rows=["direct", "magic"])
+    from blur2blur.experiment import CameraSpec
+
+    with pytest.raises(ValueError, match="names must differ"):
+        ExperimentConfig(cameras=[CameraSpec("a"), CameraSpec("a")])
+
+
+def test_bundled_paper_configs_resolve():
+    for name in ("paper_gopro_to_reds", "paper_gopro_to_rsblur", "paper_gopro_to_rb2v_street"):
+        res = CliRunner().invoke(app, ["experiment", name, "--out", "unused", "--show-config"])
+        assert res.exit_code == 0, res.output
+        assert "pairs: /data/" in res.output and "upper" in res.output
+    res = CliRunner().invoke(app, ["experiment", "no_such_config", "--out", "unused"])
+    assert res.exit_code == 2 and "paper_gopro_to_reds" in res.output
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLUR2BLUR_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    cam = results["cameras"]["phone_like"]
+    assert set(cam["rows"]) == {"blurry", "direct", "synthetic", "blur2blur", "upper"}
+    for summary in cam["rows"].values():   # real numbers, measured on the same samples
+        assert 5 < summary["psnr"] < 60 and 0 < summary["ssim"] <= 1 and summary["samples"] == 10
+    assert cam["rows"]["blurry"]["psnr"] == pytest.approx(cam["rows"]["blurry"]["psnr_input"])
+    assert {"d_acc_b_vs_k", "drift_psnr"} <= cam["signals"].keys()
+    page = (out / "report" / "index.html").read_text()
+    html.parser.HTMLParser().feed(page)
+    assert f"{cam['rows']['direct']['psnr']:.2f}" in page
+    assert "D&#x27; + Blur2Blur" in page or "D' + Blur2Blur" in page
+    assert len(list((out / "report" / "images").glob("*.png"))) >= 2 * 6
+    # Rerunning resumes: nothing is retrained and the numbers stay.
+    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "results.json").read_text())["cameras"]["phone_like"]["rows"] == cam["rows"]
