@@ -164,3 +164,20 @@ def test_cli_never_falls_back_to_random_vgg(sets, tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["translator", "train", "--blurry", b[0], "--known", k[0], "--out",
                                    str(tmp_path / "g.safetensors"), *TINY_CLI])
     assert res.exit_code == 2 and "vgg19" in res.output.lower(), res.output
+
+
+def test_tensorboard_image_grids_show_b_g_of_b_and_k(sets, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    b, k = sets
+    cfg = tiny(2)
+    cfg.loop.tensorboard, cfg.loop.image_every = True, 1
+    rt = setup_runtime(cfg.loop)
+    train(TranslatorTrainer(cfg, b[:4], k[:4], rt), rt, cfg.loop, tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["images"])
+    assert {"B", "G(B)", "K"} <= {t.split("/")[0] for t in tags}
+    shown = [t for t in tags if t.startswith("G(B)")]
+    assert len(acc.Images(shown[0])) == 2  # one grid per step
