@@ -519,7 +519,7 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
     """
     fit = tiny_config()
     tr = fit.translator
-    steps, translator_steps, finetune_steps = (30, 40, 20) if quick else (400, 1200, 400)
+    steps, translator_steps, finetune_steps = (30, 40, 20) if quick else (400, 800, 300)
     fit = dataclasses.replace(
         fit,
         kernels=dataclasses.replace(fit.kernels, periods=[steps], loop=dataclasses.replace(

@@ -127,6 +127,7 @@ def experiment(
 def demo(
     out: Path = typer.Option(Path("blur2blur-demo"), "--out", "-o", help="Run folder (resumed when rerun)."),
     quick: bool = typer.Option(False, "--quick", help="A minute-long version with tiny settings (for tests)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding the demo's settings (see --show-config)."),
     set_: List[str] = typer.Option([], "--set", help="Override a setting of the demo's experiment config."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
 ) -> None:
@@ -134,5 +135,5 @@ def demo(
     from blur2blur.cli.common import resolve_config
     from blur2blur.experiment import demo_config
 
-    cfg = resolve_config({"demo": lambda: demo_config(quick)}, "demo", None, set_, None, show_config)
+    cfg = resolve_config({"demo": lambda: demo_config(quick)}, "demo", config, set_, None, show_config)
     _run(cfg, out)
