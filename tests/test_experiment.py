@@ -67,11 +67,12 @@ def test_bundled_paper_configs_resolve():
 def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("BLUR2BLUR_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo"
-    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    rows = ["--set", "rows=[blurry, direct, synthetic, cyclegan, dualgan, blur2blur, upper]"]
+    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *rows])
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     cam = results["cameras"]["phone_like"]
-    assert set(cam["rows"]) == {"blurry", "direct", "synthetic", "blur2blur", "upper"}
+    assert set(cam["rows"]) == {"blurry", "direct", "synthetic", "cyclegan", "dualgan", "blur2blur", "upper"}
     for summary in cam["rows"].values():   # real numbers, measured on the same samples
         assert 5 < summary["psnr"] < 60 and 0 < summary["ssim"] <= 1 and summary["samples"] == 10
     assert cam["rows"]["blurry"]["psnr"] == pytest.approx(cam["rows"]["blurry"]["psnr_input"])
@@ -82,6 +83,6 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     assert "D&#x27; + Blur2Blur" in page or "D' + Blur2Blur" in page
     assert len(list((out / "report" / "images").glob("*.png"))) >= 2 * 6
     # Rerunning resumes: nothing is retrained and the numbers stay.
-    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *rows])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "results.json").read_text())["cameras"]["phone_like"]["rows"] == cam["rows"]

@@ -10,6 +10,8 @@ method on the same test samples:
 ``synthetic``   D' fine-tuned on S blurred with random straight motion kernels ("w/ Synthetic Data")
 ``bsrgan``      D' fine-tuned on S degraded by the BSRGAN-style shuffled pipeline
 ``rsblur``      D' fine-tuned on S degraded by RSBlur-style synthesis
+``cyclegan``    CycleGAN trained on B <-> S (unpaired), its B -> S generator used as the deblurrer
+``dualgan``     DualGAN, the same way
 ``blur2blur``   D'(G(y)): the translator G trained on B against the known-blur set K (``blur2blur fit``)
 ``upper``       D' fine-tuned on the camera's own training pairs (the upper bound, needs paired data)
 ==============  ===============================================================================
@@ -45,12 +47,14 @@ from blur2blur.evaluate import EvalConfig, evaluate, evaluation_samples, paired_
 from blur2blur.fit import FitConfig, tiny_config
 from blur2blur.train.deblurrer import DeblurrerConfig
 from blur2blur.train.loop import LoopConfig
+from blur2blur.train.unpaired import UnpairedConfig
 
-ROWS = ("blurry", "direct", "synthetic", "bsrgan", "rsblur", "blur2blur", "upper")
+ROWS = ("blurry", "direct", "synthetic", "bsrgan", "rsblur", "cyclegan", "dualgan", "blur2blur", "upper")
 # Rows whose deblurrer is D' fine-tuned on S degraded by this blur2blur.data.degradations pipeline.
 DEGRADATION_ROWS = {"synthetic": "synthetic", "bsrgan": "bsrgan", "rsblur": "rsblur"}
 ROW_TITLES = {"blurry": "blurry input", "direct": "D' direct", "synthetic": "D' w/ synthetic data",
               "bsrgan": "D' w/ BSRGAN-style data", "rsblur": "D' w/ RSBlur-style data",
+              "cyclegan": "CycleGAN (B -> S)", "dualgan": "DualGAN (B -> S)",
               "blur2blur": "D' + Blur2Blur", "upper": "D' trained on the camera's pairs (upper bound)"}
 MIN_KNOWN_GAIN_DB = 2.0   # below this D' leaves no headroom: the comparison is not meaningful
 CHANCE_ACCURACY = 0.6     # held-out K-vs-B accuracy of D below this: the Blur2Blur row is invalid
@@ -87,6 +91,8 @@ class ExperimentConfig:
     fit: FitConfig = field(default_factory=FitConfig)           # the paper's stages (GPU-sized)
     # Baseline and upper-bound deblurrers: D' fine-tuned with NAFNet's recipe, the same budget for each.
     finetune: DeblurrerConfig = field(default_factory=DeblurrerConfig)
+    cyclegan: UnpairedConfig = field(default_factory=lambda: UnpairedConfig(method="cyclegan"))
+    dualgan: UnpairedConfig = field(default_factory=lambda: UnpairedConfig(method="dualgan"))
     eval: EvalConfig = field(default_factory=EvalConfig)        # whole test images, as the paper scores
     report_crops: int = 4
     seed: int = 0
@@ -243,6 +249,20 @@ def _finetuned(cfg: ExperimentConfig, name: str, base: Path, pairs: list[BlurPai
                   cam_dir / f"deblurrer-{name}.safetensors", cam_dir)
 
 
+def _unpaired(cfg: ExperimentConfig, method: str, data: CameraData, cam_dir: Path) -> Path:
+    """The B -> S generator of an unpaired translation network trained on B and S."""
+    from blur2blur.train.unpaired import UnpairedTranslationTrainer
+
+    ucfg = getattr(cfg, method)
+    if ucfg.method != method:
+        raise ValueError(f"the {method} row needs {method}.method = {method}, got {ucfg.method}")
+    blurry, sharp = [str(p) for p in data.blurry], [str(p) for p in data.sharp]
+    held = max(1, len(blurry) // 10)
+    return _train(method, ucfg, lambda rt: UnpairedTranslationTrainer(
+        ucfg, blurry[:-held], sharp, rt, val_blurry=blurry[-held:], val_sharp=sharp[:held]),
+        cam_dir / f"{method}.safetensors", cam_dir)
+
+
 def _degraded_pairs(cfg: ExperimentConfig, row: str, sharp: list[Path], cam_dir: Path) -> list[BlurPair]:
     from blur2blur.data.degradations import degrade_dataset
     from blur2blur.data.pairs import find_pairs
@@ -309,6 +329,8 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
             models[row] = _finetuned(cfg, row, deblurrer, _degraded_pairs(cfg, row, data.sharp, cam_dir), cam_dir)
         elif row == "upper":
             models[row] = _finetuned(cfg, row, deblurrer, data.train_pairs, cam_dir)
+        elif row in ("cyclegan", "dualgan"):
+            models[row] = _unpaired(cfg, row, data, cam_dir)
         elif row == "blur2blur":
             models[row] = _fit(cfg, data, known_train, known_test, extractor, deblurrer, cam_dir / "fit")
         model = _load_row_model(row, models[row]) if row in models else None   # "blurry": the input itself
@@ -517,6 +539,8 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
     The translator's reconstruction loss is the pixel variant: the VGG19 weights of the paper's
     perceptual loss cannot be assumed on a fresh, offline install.
     """
+    from blur2blur.train.unpaired import tiny_config as unpaired_tiny
+
     fit = tiny_config()
     tr = fit.translator
     steps, translator_steps, finetune_steps = (30, 40, 20) if quick else (400, 800, 300)
@@ -537,8 +561,17 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
     finetune = DeblurrerConfig(crop=64 if quick else 128, lr=2e-4, eta_min=1e-6, loop=LoopConfig(
         steps=finetune_steps, batch_size=4 if quick else 8, num_workers=1, checkpoint_every=max(finetune_steps // 2, 1),
         eval_every=0, image_every=0, progress=not quick))
+    unpaired = {}
+    for method in ("cyclegan", "dualgan"):
+        u = unpaired_tiny(method, steps=translator_steps)
+        unpaired[method] = dataclasses.replace(
+            u, crop=64 if quick else 128, generator_args={**u.generator_args, "ngf": 16},
+            discriminator_args={**u.discriminator_args, "ndf": 32}, loop=dataclasses.replace(
+                u.loop, batch_size=2 if quick else 4, num_workers=1, checkpoint_every=max(translator_steps // 3, 1),
+                log_every=10, progress=not quick))
     return ExperimentConfig(
         name="blur2blur demo (quick)" if quick else "blur2blur demo", cameras=cameras, fit=fit, finetune=finetune,
+        **unpaired,
         b_variants=1 if quick else 2,
         eval=EvalConfig(crop=64 if quick else 128, crops_per_image=1 if quick else 4),
         report_crops=2 if quick else 4)
