@@ -52,7 +52,9 @@ def evaluation_samples(pairs: Sequence[BlurPair], cfg: EvalConfig) -> Iterator[S
     """The evaluation samples of `pairs`, in order; crops where ``cfg.crop`` is set."""
     for i, pair in enumerate(pairs[:cfg.max_pairs] if cfg.max_pairs else pairs):
         blurry, sharp = load_pair(pair)
-        stem = f"{pair.scene}__{Path(pair.blurry).stem}" if pair.scene else Path(pair.blurry).stem
+        stem = Path(pair.blurry).stem
+        if pair.scene and pair.scene != stem:  # sequences repeat frame names across scenes
+            stem = f"{pair.scene}__{stem}"
         if not cfg.crop:
             yield Sample(stem, blurry, sharp)
             continue

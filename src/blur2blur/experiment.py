@@ -508,7 +508,8 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
         rows = []
         for line in summary_table(cam):
             acc = cam["signals"].get("d_acc_b_vs_k") if line["row"] == "blur2blur" else None
-            rows.append([line["method"], line["psnr"], line["ssim"], line.get("d_psnr"),
+            d_psnr = f"{line['d_psnr']:+.2f}" if "d_psnr" in line else None
+            rows.append([line["method"], line["psnr"], line["ssim"], d_psnr,
                          None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc])
         gap = gap_closed(cam)
         note = f"Gap closed by Blur2Blur: {100 * gap:.0f}%." if gap is not None else ""
