@@ -1,8 +1,10 @@
 """Small files shipped inside the package: a sample deblurrer and example images (see CREDITS.md).
 
-The sample deblurrer is a small NAFNet trained on CPU by ``scripts/train_sample_deblurrer.py``
-on synthetic motion blur; it exists so that a fresh install can deblur something at once. It
-is not one of the paper's models: use official weights or train your own for real work.
+The sample deblurrer is a small NAFNet trained on CPU by ``scripts/train_sample_deblurrer.py
+--known-camera`` on the demo's known camera (straight motion blur in linear light) and on its
+photos only, so it also serves as the demo's known-domain deblurrer D' without having seen a
+scene of the demo's other cameras or the examples. It exists so that a fresh install can deblur
+something at once; it is not one of the paper's models: use official weights or train your own.
 """
 
 from __future__ import annotations
