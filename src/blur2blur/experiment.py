@@ -412,7 +412,7 @@ def markdown(results: dict) -> str:
                        f"K vs G(B) {sig.get('d_acc_heldout', float('nan')):.2f}, drift PSNR(G(y), y) "
                        f"{sig.get('drift_psnr', float('nan')):.2f} dB.")
         if gap is not None:
-            out.append(f"Gap closed by Blur2Blur: {100 * gap:.0f}% of (upper bound - direct).")
+            out.append(f"Gap closed by Blur2Blur: {round(100 * gap) or 0}% of (upper bound - direct).")
         if cam["ablation"]:
             out += ["", "| B:S ratio | PSNR | SSIM | D acc K vs B |", "|---|---|---|---|"]
             for ratio, ab in cam["ablation"].items():
@@ -512,7 +512,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
             rows.append([line["method"], line["psnr"], line["ssim"], d_psnr,
                          None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc])
         gap = gap_closed(cam)
-        note = f"Gap closed by Blur2Blur: {100 * gap:.0f}%." if gap is not None else ""
+        note = f"Gap closed by Blur2Blur: {round(100 * gap) or 0}%." if gap is not None else ""
         tables.append(ReportTable(f"Camera {name} ({cam['sizes']['B']} B, {cam['sizes']['S']} S, "
                                   f"{cam['rows'][next(iter(cam['rows']))]['summary']['samples']} test samples)",
                                   ["method", "PSNR", "SSIM", "ΔPSNR vs direct", "improved vs direct",
