@@ -82,7 +82,12 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     assert f"{cam['rows']['direct']['psnr']:.2f}" in page
     assert "D&#x27; + Blur2Blur" in page or "D' + Blur2Blur" in page
     assert len(list((out / "report" / "images").glob("*.png"))) >= 2 * 6
-    # Rerunning resumes: nothing is retrained and the numbers stay.
-    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *rows])
+    # Rerunning resumes: nothing is retrained and the numbers stay; rows may be dropped or added,
+    # any other change of settings is refused.
+    fewer = ["--set", "rows=[blurry, direct, synthetic, cyclegan, blur2blur, upper]"]
+    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *fewer])
     assert res.exit_code == 0, res.output
-    assert json.loads((out / "results.json").read_text())["cameras"]["phone_like"]["rows"] == cam["rows"]
+    again = json.loads((out / "results.json").read_text())["cameras"]["phone_like"]["rows"]
+    assert again == {k: v for k, v in cam["rows"].items() if k != "dualgan"}
+    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *fewer, "--set", "eval.crop=32"])
+    assert res.exit_code == 2 and "other settings (eval.crop)" in res.output

@@ -425,6 +425,10 @@ def markdown(results: dict) -> str:
     return "\n".join(out)
 
 
+# Settings a rerun may change in an existing run folder: they add or drop results, never alter one.
+_ADDABLE = ("name", "rows", "ratios", "report_crops")
+
+
 def run_experiment(cfg: ExperimentConfig, out_dir: str | os.PathLike, *, report: bool = True) -> dict:
     """Run (or resume) the whole comparison into `out_dir`; returns the results (also ``results.json``)."""
     from blur2blur.config import diff_configs, load_config, save_config, to_dict
@@ -433,13 +437,13 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | os.PathLike, *, report:
     out = Path(out_dir)
     saved = out / "config.yaml"
     if saved.exists():
-        changed = diff_configs(load_config(ExperimentConfig, saved), cfg)
+        changed = [k for k in diff_configs(load_config(ExperimentConfig, saved), cfg) if k not in _ADDABLE]
         if changed:
             raise ValueError(f"{out} holds an experiment with other settings ({', '.join(changed[:8])}); "
                              "use another output folder")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, saved)
+        saved.unlink()  # only rows/ratios/report settings changed: every result made so far stays valid
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, saved)
     known_train, known_test = _known(cfg)
     extractor, deblurrer = known_models(cfg, out, known_train, known_test)
     known = _evaluated(out / "known" / "eval-deblurrer.json", load_any(deblurrer), known_test, cfg, "known/direct")
