@@ -152,18 +152,15 @@ def simulated_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, ratio: 
 
     train_pairs = shot("train", train, camera, cfg.seed)
     test_pairs = shot("test", test, camera, cfg.seed + 1)
-    b_pairs, s_pairs = split_scenes(train_pairs, ratio, cfg.seed)
-    b_photos = {p.scene for p in b_pairs}
+    b_pairs, _ = split_scenes(train_pairs, ratio, cfg.seed)
+    b_photos = {p.scene for p in b_pairs}   # the folders layout names a pair's scene by its photo's stem
     blurry = [p.blurry for p in b_pairs]
     for v in range(1, cfg.b_variants):
-        blurry += [p.blurry for p in shot(f"train-v{v}", [q for q in train if _scene(q) in b_photos], camera,
+        blurry += [p.blurry for p in shot(f"train-v{v}", [q for q in train if q.stem in b_photos], camera,
                                           cfg.seed + 10 + v)]
-    s_shots = shot("still", [q for q in train if _scene(q) not in b_photos], still, cfg.seed + 2)
+    s_shots = shot("still", [q for q in train if q.stem not in b_photos], still, cfg.seed + 2)
     return CameraData(blurry, [p.blurry for p in s_shots], train_pairs, test_pairs)
 
-
-def _scene(photo: Path) -> str:
-    return photo.stem
 
 
 def dataset_camera(cfg: ExperimentConfig, spec: CameraSpec, ratio: float) -> CameraData:

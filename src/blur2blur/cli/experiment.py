@@ -61,7 +61,7 @@ def evaluate(
     from blur2blur.inference import prepare_for_inference
     from blur2blur.models import CheckpointError, load_any
 
-    if sum(x is not None and x is not False for x in (run, model, input_only or None)) != 1:
+    if (run is not None) + (model is not None) + input_only != 1:
         fail("give exactly one of --run RUN, --model FILE or --input-only")
     for name in ("metrics.json", "metrics.md"):
         if (out / name).exists():

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from blur2blur.models.registry import IMAGE, register_model
+from blur2blur.models.unet import norm_layer
 from blur2blur.ops import pad_to_multiple
 
 NORMS = ("instance", "batch", "none")
@@ -52,17 +53,6 @@ def gan_init_(module: nn.Module, std: float = 0.02) -> nn.Module:
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
     return module
-
-
-def _norm_layer(norm: str, channels: int) -> nn.Module:
-    # The reference's get_norm_layer: instance norm without affine parameters or running
-    # statistics (per-image statistics in train and eval), batch norm with both, or nothing
-    # (an Identity keeps the Sequential indices, hence the state-dict keys, of the reference).
-    if norm == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    return nn.Identity()
 
 
 def infer_cyclegan_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
@@ -102,10 +92,10 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int, norm: str, use_dropout: bool, use_bias: bool):
         super().__init__()
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias),
-                                   _norm_layer(norm, dim), nn.ReLU(True)]
+                                   norm_layer(norm, dim), nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), _norm_layer(norm, dim)]
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,15 +131,15 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         use_bias = norm == "instance"
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias),
-                                   _norm_layer(norm, ngf), nn.ReLU(True)]                          # c7s1-64
+                                   norm_layer(norm, ngf), nn.ReLU(True)]                          # c7s1-64
         for mult in (1, 2):                                                                        # d128, d256
             layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
-                       _norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
+                       norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
         layers += [ResnetBlock(ngf * 4, norm, use_dropout, use_bias) for _ in range(n_blocks)]      # R256 x n
         for mult in (4, 2):                                                                        # u128, u64
             layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1,
                                           bias=use_bias),
-                       _norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
+                       norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]                 # c7s1-3
         self.model = nn.Sequential(*layers)
         gan_init_(self)

@@ -51,7 +51,11 @@ def infer_unet_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     }
 
 
-def _norm_layer(norm: str, channels: int) -> nn.Module:
+def norm_layer(norm: str, channels: int) -> nn.Module:
+    """The pix2pix/CycleGAN reference's ``get_norm_layer``: "instance", "batch" or nothing.
+
+    An Identity for "none" keeps the Sequential indices, hence the state-dict keys, of the reference.
+    """
     if norm == "instance":
         # Per-sample statistics in train and eval: a sample's output never depends on the
         # rest of its batch (Blur2Blur trains with batch size 1-4 and infers with any).
@@ -108,7 +112,7 @@ class UNetTranslator(nn.Module):
         for i in range(1, num_downs):
             block = [nn.LeakyReLU(0.2), nn.Conv2d(width[i - 1], width[i], 4, stride=2, padding=1, bias=bias)]
             if i < num_downs - 1:
-                block.append(_norm_layer(norm, width[i]))
+                block.append(norm_layer(norm, width[i]))
             downs.append(nn.Sequential(*block))
         self.downs = nn.ModuleList(downs)
         # Multi-input: the subsampled images join the encoder at their own resolution.
@@ -122,7 +126,7 @@ class UNetTranslator(nn.Module):
         for i in range(1, num_downs):
             in_ch = width[i] if i == num_downs - 1 else 2 * width[i]
             block = [nn.ReLU(), nn.ConvTranspose2d(in_ch, width[i - 1], 4, 2, 1, bias=bias),
-                     _norm_layer(norm, width[i - 1])]
+                     norm_layer(norm, width[i - 1])]
             if use_dropout and 4 <= i < num_downs - 1:
                 block.append(nn.Dropout(0.5))
             ups.append(nn.Sequential(*block))
