@@ -201,6 +201,19 @@ def test_still_shots_have_the_camera_look_but_no_blur(photo):
     assert abs(float((r1 * r2).mean() / (r1.std() * r2.std()))) < 0.05
 
 
+def test_clean_still_is_the_camera_tone_without_noise_or_jpeg(photo):
+    # webcam_like brightens (gain 1.25, clipped at the full well) and adds noise and JPEG.
+    cam = PRESETS["webcam_like"]
+    clean = simulate_still(photo, cam, seed=0, index=3, clean=True)
+    assert torch.equal(clean, simulate_still(photo, cam, seed=5, index=9, clean=True))  # no random draw left
+    linear = inverse_camera_response(photo, cam) * cam.gain
+    torch.testing.assert_close(clean, camera_response(linear.clamp(0, 1), cam), rtol=0, atol=1e-6)
+    assert float(clean.mean()) > float(photo.mean()) + 0.02   # the gain is in the target
+    assert not torch.equal(clean * 255, (clean * 255).round())  # not JPEG-decoded
+    noisy = simulate_still(photo, cam, seed=0, index=3)
+    assert 0.002 < float((noisy - clean).abs().mean()) < 0.05  # the noisy still scatters about the clean one
+
+
 def test_config_is_validated_and_overridable():
     with pytest.raises(ValueError, match="exposure"):
         CameraConfig(exposure=1.5)
@@ -250,6 +263,12 @@ def test_write_camera_pairs_layout_manifest_and_refusal(tmp_path, small_photos):
     torch.testing.assert_close(read_image(cam_sharp / "sharp" / small_photos[1].name)[0],
                                simulate_still(sharp, "phone_like", seed=7, index=1), rtol=0, atol=1e-6)
     assert json.loads((cam_sharp / "manifest.json").read_text())["sharp"] == "camera"
+    clean = write_camera_pairs(small_photos, tmp_path / "c", "phone_like", seed=7, sharp="clean", show_progress=False)
+    torch.testing.assert_close(read_image(clean / "sharp" / small_photos[1].name)[0],
+                               simulate_still(sharp, "phone_like", seed=7, index=1, clean=True), rtol=0, atol=2.5e-3)
+    torch.testing.assert_close(read_image(clean / "blur" / small_photos[1].name)[0], expected, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="sharp must be"):
+        write_camera_pairs(small_photos, tmp_path / "d", "phone_like", sharp="noisy", show_progress=False)
     with pytest.warns(UserWarning, match="not from this run"):  # the other two photos' pairs stay
         write_camera_pairs(small_photos[:1], out, "gopro_like", overwrite=True, show_progress=False)
     assert json.loads((out / "manifest.json").read_text())["camera"]["name"] == "gopro_like"

@@ -54,6 +54,33 @@ def test_unknown_rows_and_duplicate_cameras_are_refused():
         ExperimentConfig(cameras=[CameraSpec("a"), CameraSpec("a")])
 
 
+def test_simulated_camera_scores_against_its_own_tone(tmp_path):
+    """The test targets of a simulated camera are its noise-free still shots (webcam_like's gain is in
+    them), B is its blurry shots and S its noisy stills of other scenes; "photo" keeps the photos."""
+    import torch
+
+    from blur2blur import assets
+    from blur2blur.data.camera_sim import simulate_still
+    from blur2blur.data.images import read_image, write_image
+    from blur2blur.experiment import CameraSpec, simulated_camera
+
+    for p in assets.demo_photos()[:6]:
+        write_image(read_image(p)[0][:, :40, :56], tmp_path / "photos" / f"{p.stem}.png")
+    cfg = ExperimentConfig(photos=str(tmp_path / "photos"))
+    data = simulated_camera(cfg, CameraSpec("w", "webcam_like"), tmp_path / "run", 0.5)
+    assert len(data.test_pairs) == 2 and len(data.blurry) + len(data.sharp) == 4
+    assert not {p.stem for p in data.blurry} & {p.stem for p in data.sharp}   # B and S: other scenes
+    pair = data.test_pairs[0]
+    photo = read_image(tmp_path / "photos" / pair.sharp.name)[0]
+    target = read_image(pair.sharp)[0]
+    torch.testing.assert_close(target, simulate_still(photo, "webcam_like", 0, 0, clean=True), rtol=0, atol=2.5e-3)
+    assert float(target.mean()) > float(photo.mean())
+    with pytest.raises(ValueError, match="ground_truth"):
+        CameraSpec("w", ground_truth="noisy")
+    data = simulated_camera(cfg, CameraSpec("w", "webcam_like", ground_truth="photo"), tmp_path / "run2", 0.5)
+    torch.testing.assert_close(read_image(data.test_pairs[0].sharp)[0], photo, rtol=0, atol=0)
+
+
 def test_bundled_paper_configs_resolve():
     for name in ("paper_gopro_to_reds", "paper_gopro_to_rsblur", "paper_gopro_to_rb2v_street"):
         res = CliRunner().invoke(app, ["experiment", name, "--out", "unused", "--show-config"])

@@ -38,7 +38,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -71,6 +71,15 @@ class CameraSpec:
     layout: str = "auto"
     test_split: str = "test"
     test_fraction: float = 0.2             # datasets without a test split (RSBlur): share of scenes held out
+    # Simulated cameras: the ground truth of the camera's pairs (test set, upper bound). "camera": its still
+    # shot without noise or JPEG, so its tone (gain, clipping) is in the target as in a real paired dataset
+    # and scores measure blur; "photo": the photo itself (a supervised model then also learns the tone).
+    ground_truth: Literal["camera", "photo"] = "camera"
+
+    def __post_init__(self):
+        if self.ground_truth not in ("camera", "photo"):
+            raise ValueError(f"camera {self.name!r}: ground_truth must be 'camera' or 'photo', "
+                             f"got {self.ground_truth!r}")
 
 
 @dataclass
@@ -130,7 +139,8 @@ def _photos(cfg: ExperimentConfig) -> list[Path]:
 
 def simulated_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, ratio: float) -> CameraData:
     """Test, B and S scenes from the photos; B and the test pairs shot by the simulated camera,
-    S by the same camera held still (its noise, response and JPEG, no motion)."""
+    S by the same camera held still (its noise, response and JPEG, no motion). The pairs' targets
+    follow ``spec.ground_truth``."""
     from blur2blur.data import camera_sim
     from blur2blur.data.pairs import find_pairs
     from blur2blur.data.split import split_scenes
@@ -144,10 +154,12 @@ def simulated_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, ratio: 
     if len(train) < 2 or not test:
         raise ValueError(f"{len(photos)} photos are too few for a simulated camera (test_every={cfg.test_every})")
 
+    target = "clean" if spec.ground_truth == "camera" else "original"
+
     def shot(name: str, chosen: list[Path], cam, seed: int) -> list[BlurPair]:
         folder = out / "data" / name
         if not (folder / "manifest.json").exists():
-            camera_sim.write_camera_pairs(chosen, folder, cam, seed=seed, overwrite=folder.exists())
+            camera_sim.write_camera_pairs(chosen, folder, cam, seed=seed, sharp=target, overwrite=folder.exists())
         return find_pairs(folder, "folders")
 
     train_pairs = shot("train", train, camera, cfg.seed)

@@ -41,7 +41,8 @@ sharp, measured on all 91 bundled demo photos (short side 288 px) with seed 0 by
 
 The sharp targets written by :func:`write_camera_pairs` are the photos themselves by default (clean ground
 truth); ``sharp="camera"`` writes :func:`simulate_still` instead, the camera's own sharp shot with its noise,
-tone and JPEG, as the paper's sharp set S is.
+tone and JPEG, as the paper's sharp set S is; ``sharp="clean"`` writes that shot without noise and JPEG,
+the camera's tone alone, which is what a paired dataset of the camera would hold as ground truth.
 
 Randomness: every draw for image ``index`` comes from ``generator(seed, index)`` (motion) and
 ``generator(seed, index, 1)`` (noise; ``generator(seed, index, 2)`` in :func:`simulate_still`), and
@@ -55,6 +56,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -500,13 +502,19 @@ def _sensor_and_processing(linear: torch.Tensor, camera: CameraConfig, noise_gen
     return out.clamp(0, 1)
 
 
-def simulate_still(sharp: torch.Tensor, camera: CameraConfig | str, seed: int, index: int = 0) -> torch.Tensor:
+def simulate_still(sharp: torch.Tensor, camera: CameraConfig | str, seed: int, index: int = 0, *,
+                   clean: bool = False) -> torch.Tensor:
     """The photo `camera` takes of `sharp` when nothing moves: its gain, noise, tone curve and JPEG, no blur.
 
     This is the paper's sharp set S: sharp images *from the camera itself*, sharing its look. The noise is
-    drawn from ``generator(seed, index, 2)``, independent of the blurry image's. ``(3, H, W)`` in [0, 1].
+    drawn from ``generator(seed, index, 2)``, independent of the blurry image's. ``clean=True`` leaves out
+    the noise and the JPEG: the camera's tone (gain, clipping, response) alone, which is what a paired
+    dataset's ground truth of this camera looks like and so what its deblurred images are scored against.
+    ``(3, H, W)`` in [0, 1].
     """
     camera = get_camera(camera)
+    if clean:
+        camera = dataclasses.replace(camera, noise_a=0.0, noise_b=0.0, jpeg_quality=None)
     return _sensor_and_processing(inverse_camera_response(_check_image(sharp), camera), camera,
                                   generator(seed, index, 2))
 
@@ -568,7 +576,8 @@ def _warn_stale(out: Path, stems: set[str]) -> None:
 
 
 def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                       camera: CameraConfig | str, *, seed: int = 0, sharp: Literal["original", "camera"] = "original",
+                       camera: CameraConfig | str, *, seed: int = 0,
+                       sharp: Literal["original", "camera", "clean"] = "original",
                        overwrite: bool = False, show_progress: bool = True) -> Path:
     """Simulate `camera` on each photo into ``out_dir/blur/<stem>.png`` + ``out_dir/sharp/<stem>.png``.
 
@@ -576,7 +585,9 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     folders or glob patterns (expanded and sorted as ``images.expand_inputs`` does); photo i (in that order)
     is image index i. `sharp`: ``original`` writes the photo itself as the target (clean ground truth, for
     measuring a deblurrer); ``camera`` writes :func:`simulate_still` (the camera's own sharp shot with its
-    noise, tone and JPEG, like the paper's set S). Both images are 8-bit PNG; for JPEG cameras the blurry
+    noise, tone and JPEG, like the paper's set S); ``clean`` writes that shot without noise and JPEG (the
+    camera's tone alone: the ground truth of a paired dataset of this camera, so that scores measure blur
+    and not the camera's gain or clipping). Both images are 8-bit PNG; for JPEG cameras the blurry
     image is the decoded JPEG, stored losslessly. ``out_dir/manifest.json`` (written last) holds the camera
     config, the seed, `sharp` and each image's record plus its photo. Refuses (FileExistsError) a folder
     that already holds blur/ or sharp/ unless `overwrite`, which replaces same-named files and leaves
@@ -586,8 +597,8 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     from blur2blur.data.images import expand_inputs, read_image, write_image
 
     camera = get_camera(camera)
-    if sharp not in ("original", "camera"):
-        raise ValueError(f"sharp must be 'original' or 'camera', got {sharp!r}")
+    if sharp not in ("original", "camera", "clean"):
+        raise ValueError(f"sharp must be 'original', 'camera' or 'clean', got {sharp!r}")
     out = Path(out_dir)
     _refuse_existing(out, overwrite)
     files = expand_inputs([photos] if isinstance(photos, (str, os.PathLike)) else list(photos))
@@ -608,7 +619,7 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
         for i, path in enumerate(files):
             photo, _ = read_image(path)
             blurry, record = simulate(photo, camera, seed, i)
-            target = photo if sharp == "original" else simulate_still(photo, camera, seed, i)
+            target = photo if sharp == "original" else simulate_still(photo, camera, seed, i, clean=sharp == "clean")
             write_image(target, out / "sharp" / f"{path.stem}.png", overwrite=overwrite)
             write_image(blurry, out / "blur" / f"{path.stem}.png", overwrite=overwrite)
             records.append({"stem": path.stem, "photo": str(path), **record})
