@@ -24,9 +24,10 @@ def simulate_cmd(
     seed: int = typer.Option(0, help="Seed; image i of the sorted inputs uses (seed, i)."),
     set_: List[str] = typer.Option([], "--set", help="Override a camera setting, e.g. --set exposure=0.5 "
                                    "--set jpeg_quality=null (repeatable; see --show-config)."),
-    sharp: str = typer.Option("original", help="What goes to sharp/: original (the photo, clean ground truth) "
-                              "camera (the camera's own sharp shot: its noise, tone and JPEG, no blur) or clean (that shot without "
-                              "noise and JPEG: the camera's tone alone, a paired dataset's ground truth)."),
+    sharp: str = typer.Option("original", help="What goes to sharp/: original (the photo, clean ground truth), "
+                              "camera (the camera's own sharp shot: its noise, tone and JPEG, no blur) or clean "
+                              "(that shot without noise and JPEG: the camera's tone alone, a paired dataset's "
+                              "ground truth)."),
     overwrite: bool = typer.Option(False, help="Write into a folder that already holds blur/ or sharp/ "
                                    "(inputs are never written over)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the camera's settings and exit."),
