@@ -77,6 +77,8 @@ def test_simulated_camera_scores_against_its_own_tone(tmp_path):
     assert float(target.mean()) > float(photo.mean())
     with pytest.raises(ValueError, match="ground_truth"):
         CameraSpec("w", ground_truth="noisy")
+    with pytest.raises(ValueError, match="sharp='clean' targets"):   # a run folder's targets never mix
+        simulated_camera(cfg, CameraSpec("w", "webcam_like", ground_truth="photo"), tmp_path / "run", 0.5)
     data = simulated_camera(cfg, CameraSpec("w", "webcam_like", ground_truth="photo"), tmp_path / "run2", 0.5)
     torch.testing.assert_close(read_image(data.test_pairs[0].sharp)[0], photo, rtol=0, atol=0)
 

@@ -158,8 +158,13 @@ def simulated_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, ratio: 
 
     def shot(name: str, chosen: list[Path], cam, seed: int) -> list[BlurPair]:
         folder = out / "data" / name
-        if not (folder / "manifest.json").exists():
+        manifest = folder / "manifest.json"
+        if not manifest.exists():
             camera_sim.write_camera_pairs(chosen, folder, cam, seed=seed, sharp=target, overwrite=folder.exists())
+        elif (written := json.loads(manifest.read_text(encoding="utf-8")).get("sharp")) != target:
+            # A run folder of an older version (or edited by hand): its targets are not this config's.
+            raise ValueError(f"{folder} holds pairs with sharp={written!r} targets, this config wants {target!r} "
+                             f"(ground_truth {spec.ground_truth!r}); use a new run folder")
         return find_pairs(folder, "folders")
 
     train_pairs = shot("train", train, camera, cfg.seed)
