@@ -233,6 +233,19 @@ def test_images_exist_are_pngs_of_the_right_size(report):
             assert np.abs(parr[::2, ::2] - arr[top:top + ph, left:left + pw]).max() < 1e-6
 
 
+def test_tiles_are_as_wide_as_their_image(report):
+    # A caption wider than its image once stretched the frame past the image in a browser, and the
+    # patch box (in % of the frame) slid off the image: each figure is pinned to its image's width.
+    import re
+
+    path, crops, _ = report
+    raw = path.read_text(encoding="utf-8")
+    tiles = re.findall(r'<figure class="tile" style="width:(\d+)px">\s*<a class="frame"[^>]*>'
+                       r'<img [^>]*width="(\d+)"', raw)
+    assert len(tiles) == sum(len(c.images) for c in crops)
+    assert all(fig == img for fig, img in tiles)
+
+
 def test_zoom_lightbox_is_pixelated_and_linked(report):
     path, crops, _ = report
     raw = path.read_text(encoding="utf-8")

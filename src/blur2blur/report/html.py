@@ -282,7 +282,9 @@ def _render_crop(crop: ReportCrop, index: int, out_dir: Path, zoom: int, overwri
     parts = [f'<section class="crop" id="{section}">', f"<h3>{_esc(crop.name)}</h3>", '<div class="strip">']
     for j, t in enumerate(mains):
         s = _display_scale(t.height, t.width)
-        parts.append('<figure class="tile">')
+        # The figure is as wide as its image: a wider caption would otherwise stretch the frame, and
+        # the patch box (placed in % of the frame) would no longer sit on the image.
+        parts.append(f'<figure class="tile" style="width:{t.width * s}px">')
         box = boxes[j]
         overlay = ""
         if box is not None:
@@ -477,7 +479,7 @@ tbody th { font-weight: 500; }
 .hint { color: var(--muted); font-weight: 400; font-size: .8em; }
 p.note { color: var(--muted); font-size: .9rem; margin: .4rem 0 0; max-width: 60rem; }
 .strip { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
-figure.tile { margin: 0; display: flex; flex-direction: column; gap: 4px; }
+figure.tile { margin: 0; display: flex; flex-direction: column; gap: 4px; max-width: 100%; }
 a.frame { position: relative; display: inline-block; line-height: 0; outline: 1px solid var(--line); }
 a.frame img { display: block; image-rendering: pixelated; max-width: 100%; height: auto; background: var(--panel); }
 a.frame:hover { outline: 2px solid var(--accent); }
