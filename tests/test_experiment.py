@@ -43,6 +43,14 @@ def test_tables_paired_differences_gap_and_warnings():
     assert any("only 3 test samples" in n for n in notes)
     text = markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
     assert "| D' + Blur2Blur | 23.83 | 0.5000 | +0.83 | 67% |" in text
+    # D separates K from B, but not K from the camera's blur of the same scenes: it used content.
+    cam["signals"] = {"d_acc_b_vs_k": 0.9, "d_acc_same_scene": 0.52}
+    notes = warnings_for({"known": known, "cameras": {"cam": cam}})
+    assert not any("invalid, not negative" in n for n in notes)
+    assert any("not K from the camera's blur of the same scenes (52%)" in n for n in notes)
+    assert "same scenes 0.52" in markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
+    cam["signals"]["d_acc_same_scene"] = 0.8
+    assert not any("same scenes" in n for n in warnings_for({"known": known, "cameras": {"cam": cam}}))
 
 
 def test_unknown_rows_and_duplicate_cameras_are_refused():
@@ -106,6 +114,7 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
         assert 5 < summary["psnr"] < 60 and 0 < summary["ssim"] <= 1 and summary["samples"] == 10
     assert cam["rows"]["blurry"]["psnr"] == pytest.approx(cam["rows"]["blurry"]["psnr_input"])
     assert {"d_acc_b_vs_k", "drift_psnr"} <= cam["signals"].keys()
+    assert 0 <= cam["signals"]["d_acc_same_scene"] <= 1
     page = (out / "report" / "index.html").read_text()
     html.parser.HTMLParser().feed(page)
     assert f"{cam['rows']['direct']['psnr']:.2f}" in page

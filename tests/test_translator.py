@@ -11,7 +11,14 @@ from blur2blur import assets
 from blur2blur.data.images import read_image, write_image
 from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
 from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train
-from blur2blur.train.translator import TranslatorConfig, TranslatorTrainer, init_identity, input_scales
+from blur2blur.train.translator import (
+    TranslatorConfig,
+    TranslatorTrainer,
+    discriminator_accuracy,
+    init_identity,
+    input_scales,
+    load_discriminator,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +92,45 @@ def test_resume_is_exact_for_both_networks(sets, tmp_path):
     for name in ("translator", "discriminator"):
         for key, v in straight.nets[name].state_dict().items():
             torch.testing.assert_close(resumed.nets[name].state_dict()[key], v, rtol=0, atol=0)
+
+
+class _BrightIsReal(torch.nn.Module):
+    """A stand-in discriminator: every patch logit is the image's mean brightness minus 0.5."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, scales):
+        return [s.mean(dim=1, keepdim=True) - 0.5 for s in scales]
+
+
+def test_discriminator_accuracy_counts_patch_decisions(tmp_path):
+    bright = write_image(torch.full((3, 40, 48), 0.8), tmp_path / "bright.png")
+    dark = write_image(torch.full((3, 48, 40), 0.2), tmp_path / "dark.png")
+    mixed = torch.full((3, 40, 40), 0.2)
+    mixed[:, :, 20:] = 0.8                                  # left half says fake, right half real
+    half = write_image(mixed, tmp_path / "half.png")
+    d = _BrightIsReal()
+    assert discriminator_accuracy(d, [bright, bright], [dark, dark], crop=128) == 1.0
+    assert discriminator_accuracy(d, [dark], [bright], crop=128) == 0.0
+    assert discriminator_accuracy(d, [half], [dark], crop=40) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="as many"):
+        discriminator_accuracy(d, [bright], [], crop=64)
+
+
+def test_load_discriminator_takes_the_last_training_state(sets, tmp_path):
+    b, k = sets
+    cfg = tiny(2)
+    cfg.loop.checkpoint_every = 1
+    rt = setup_runtime(cfg.loop)
+    tr = TranslatorTrainer(cfg, b, k, rt)
+    train(tr, rt, cfg.loop, tmp_path / "run")
+    d = load_discriminator(tmp_path / "run", ndf=cfg.disc_ndf)
+    for key, v in tr.nets["discriminator"].state_dict().items():
+        torch.testing.assert_close(d.state_dict()[key], v, rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match="no training-state checkpoint"):
+        load_discriminator(tmp_path / "empty", ndf=8)
 
 
 def test_crop_too_small_for_the_discriminator_is_refused(sets):

@@ -121,6 +121,7 @@ class CameraData:
     sharp: list[Path]              # S (other scenes)
     train_pairs: list[BlurPair]    # the camera's own training pairs (upper bound only)
     test_pairs: list[BlurPair]
+    sharp_blurry: list[Path]       # the camera's blurry shot of each scene of S (same order): a check only
 
 
 def _log(msg: str) -> None:
@@ -176,7 +177,9 @@ def simulated_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, ratio: 
         blurry += [p.blurry for p in shot(f"train-v{v}", [q for q in train if q.stem in b_photos], camera,
                                           cfg.seed + 10 + v)]
     s_shots = shot("still", [q for q in train if q.stem not in b_photos], still, cfg.seed + 2)
-    return CameraData(blurry, [p.blurry for p in s_shots], train_pairs, test_pairs)
+    blurry_of = {p.blurry.stem: p.blurry for p in train_pairs}
+    return CameraData(blurry, [p.blurry for p in s_shots], train_pairs, test_pairs,
+                      [blurry_of[p.blurry.stem] for p in s_shots])
 
 
 
@@ -192,7 +195,7 @@ def dataset_camera(cfg: ExperimentConfig, spec: CameraSpec, ratio: float) -> Cam
         train, test = split_by_scene(train, spec.test_fraction, cfg.seed)
     b_pairs, s_pairs = split_scenes(train, ratio, cfg.seed)
     sharp = [_sharp_paths(p)[(len(_sharp_paths(p)) - 1) // 2] for p in s_pairs]
-    return CameraData([p.blurry for p in b_pairs], sharp, train, test)
+    return CameraData([p.blurry for p in b_pairs], sharp, train, test, [p.blurry for p in s_pairs])
 
 
 def camera_data(cfg: ExperimentConfig, spec: CameraSpec, out: Path, ratio: float) -> CameraData:
@@ -318,6 +321,35 @@ def translator_signals(fit_run: Path) -> dict[str, float]:
     return dict(read_state_dict(path)[1].get("header", {}).get("info", {}).get("heldout") or {})
 
 
+def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, fit_run: Path) -> float | None:
+    """D's accuracy on K vs the camera's own blurry shots of the *same* scenes of S.
+
+    K is S re-blurred, so the scenes of K are those of S, while B shows other scenes. With few scenes D
+    can tell K from B by what they show instead of how they are blurred; then it is near chance here,
+    however well it separates K from B, and G learns a content or colour shift, not the blur. None
+    when the run has no K or no training state.
+    """
+    from blur2blur.train.translator import discriminator_accuracy, load_discriminator
+
+    path = fit_run / "eval-same-scene.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))["d_acc_same_scene"]
+    blurry_of = {s.stem: b for s, b in zip(data.sharp, data.sharp_blurry, strict=True)}
+    real, fake = [], []
+    for k in sorted((fit_run / "K").glob("*.png")):
+        stem = k.stem.rsplit("_k", 1)[0]      # K/<stem of its sharp image>_k<variant>.png
+        if stem in blurry_of:
+            real.append(k)
+            fake.append(blurry_of[stem])
+    run_dir = fit_run / "translator-run"
+    if not real or not (run_dir / "checkpoints").is_dir():
+        return None
+    disc = load_discriminator(run_dir, cfg.fit.translator.disc_ndf)
+    acc = discriminator_accuracy(disc, real, fake, cfg.fit.translator.crop)
+    path.write_text(json.dumps({"d_acc_same_scene": acc, "pairs": len(real)}), encoding="utf-8")
+    return acc
+
+
 def _load_row_model(row: str, path: Path) -> torch.nn.Module:
     from blur2blur.models import load_any, load_checkpoint
 
@@ -358,8 +390,13 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
         ev = _evaluated(run / "eval.json", load_checkpoint(final), data.test_pairs, cfg, f"{spec.name}/ratio {ratio}")
         ablation[f"{ratio:.2f}"] = {"summary": ev["summary"], "signals": translator_signals(run),
                                     "blurry": len(split.blurry), "sharp": len(split.sharp)}
+    signals = translator_signals(cam_dir / "fit")
+    if "blur2blur" in cfg.rows and data.sharp_blurry:
+        same = same_scene_accuracy(cfg, data, cam_dir / "fit")
+        if same is not None:
+            signals["d_acc_same_scene"] = same
     return {"rows": results, "models": {k: str(v) for k, v in models.items()},
-            "signals": translator_signals(cam_dir / "fit"), "ablation": ablation,
+            "signals": signals, "ablation": ablation,
             "sizes": {"B": len(data.blurry), "S": len(data.sharp), "test_pairs": len(data.test_pairs),
                       "train_pairs": len(data.train_pairs)}}
 
@@ -399,6 +436,13 @@ def warnings_for(results: dict) -> list[str]:
         if "blur2blur" in cam["rows"] and acc is not None and acc < CHANCE_ACCURACY:
             notes.append(f"WARNING: {name}: the discriminator tells K from B only {100 * acc:.0f}% of the time on "
                          "held-out crops: G had no adversarial target, so the Blur2Blur row is invalid, not negative.")
+        same = cam["signals"].get("d_acc_same_scene")
+        if "blur2blur" in cam["rows"] and acc is not None and acc >= CHANCE_ACCURACY and same is not None \
+                and same < CHANCE_ACCURACY:
+            notes.append(f"WARNING: {name}: the discriminator tells K from B ({100 * acc:.0f}%) but not K from the "
+                         f"camera's blur of the same scenes ({100 * same:.0f}%): it separates them by what the scenes "
+                         "show, not by blur, so G learned a content or colour shift; the Blur2Blur row is invalid. "
+                         "More scenes in S (and B) are needed.")
         n = cam["rows"][next(iter(cam["rows"]))]["summary"]["samples"]
         if n < 30:
             notes.append(f"{name}: only {n} test samples; use at least 30 for a comparison.")
@@ -423,7 +467,8 @@ def markdown(results: dict) -> str:
         out.append("")
         if sig:
             out.append(f"Translator signals (held-out): D accuracy K vs B {sig.get('d_acc_b_vs_k', float('nan')):.2f}, "
-                       f"K vs G(B) {sig.get('d_acc_heldout', float('nan')):.2f}, drift PSNR(G(y), y) "
+                       f"K vs G(B) {sig.get('d_acc_heldout', float('nan')):.2f}, K vs the camera's blur of the "
+                       f"same scenes {sig.get('d_acc_same_scene', float('nan')):.2f}, drift PSNR(G(y), y) "
                        f"{sig.get('drift_psnr', float('nan')):.2f} dB.")
         if gap is not None:
             out.append(f"Gap closed by Blur2Blur: {round(100 * gap) or 0}% of (upper bound - direct).")
@@ -525,16 +570,19 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
     for name, cam in results["cameras"].items():
         rows = []
         for line in summary_table(cam):
-            acc = cam["signals"].get("d_acc_b_vs_k") if line["row"] == "blur2blur" else None
+            b2b = line["row"] == "blur2blur"
+            acc = cam["signals"].get("d_acc_b_vs_k") if b2b else None
+            same = cam["signals"].get("d_acc_same_scene") if b2b else None
             d_psnr = f"{line['d_psnr']:+.2f}" if "d_psnr" in line else None
             rows.append([line["method"], line["psnr"], line["ssim"], d_psnr,
-                         None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc])
+                         None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc, same])
         gap = gap_closed(cam)
         note = f"Gap closed by Blur2Blur: {round(100 * gap) or 0}%." if gap is not None else ""
         tables.append(ReportTable(f"Camera {name} ({cam['sizes']['B']} B, {cam['sizes']['S']} S, "
                                   f"{cam['rows'][next(iter(cam['rows']))]['summary']['samples']} test samples)",
                                   ["method", "PSNR", "SSIM", "ΔPSNR vs direct", "improved vs direct",
-                                   "D acc K vs B (held-out)"], rows, note=note, highlight="PSNR"))
+                                   "D acc K vs B (held-out)", "D acc K vs B, same scenes"], rows, note=note,
+                                  highlight="PSNR"))
         if cam["ablation"]:
             tables.append(ReportTable(f"Camera {name}: B:S ratio ablation", ["B : S", "PSNR", "SSIM", "D acc K vs B"],
                                       [[f"{r} : {1 - float(r):.2f}", a["summary"]["psnr"], a["summary"]["ssim"],

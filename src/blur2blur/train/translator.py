@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -31,7 +32,7 @@ from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_l
 from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.ops import centre_crop
-from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
+from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, list_checkpoints
 from blur2blur.train.schedules import constant_then_linear
 
 
@@ -96,6 +97,38 @@ def drift_psnr(out: torch.Tensor, y: torch.Tensor) -> float:
 def _accuracy(real: Sequence[torch.Tensor], fake: Sequence[torch.Tensor]) -> float:
     hits = [(r > 0).float().mean() for r in real] + [(f < 0).float().mean() for f in fake]
     return float(torch.stack(hits).mean())
+
+
+@torch.no_grad()
+def discriminator_accuracy(discriminator: torch.nn.Module, real: Sequence[str | Path], fake: Sequence[str | Path],
+                           crop: int) -> float:
+    """Share of patch decisions D gets right on centre crops of image pairs (real[i], fake[i]), in [0, 1].
+
+    real: images D should call known blur (K); fake: images it should not. Each pair is cropped to the
+    same square side (at most `crop`, a multiple of 4), so both images of a pair show the same region
+    when they are shots of one scene.
+    """
+    if not real or len(real) != len(fake):
+        raise ValueError(f"need as many real as fake images (and at least one), got {len(real)} and {len(fake)}")
+    dev = next(discriminator.parameters()).device
+    accs = []
+    for rp, fp in zip(real, fake, strict=True):
+        r, f = read_image(rp)[0], read_image(fp)[0]
+        side = min(crop, *r.shape[-2:], *f.shape[-2:]) // 4 * 4
+        r, f = centre_crop(r, side)[None].to(dev), centre_crop(f, side)[None].to(dev)
+        accs.append(_accuracy(discriminator(input_scales(r)), discriminator(input_scales(f))))
+    return sum(accs) / len(accs)
+
+
+def load_discriminator(run_dir: str | Path, ndf: int) -> torch.nn.Module:
+    """The discriminator of a translator run (``translator-run``) at its last training-state checkpoint."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no training-state checkpoint (checkpoints/step_*.pt)")
+    state = torch.load(found[-1][1], map_location="cpu", weights_only=True)
+    d = create_model("b2b_discriminator", ndf=ndf)
+    d.load_state_dict(state["nets"]["discriminator"])
+    return d.eval()
 
 
 class TranslatorTrainer(Trainer):
@@ -197,4 +230,5 @@ class TranslatorTrainer(Trainer):
         return self._last
 
 
-__all__ = ["TranslatorConfig", "TranslatorTrainer", "drift_psnr", "init_identity", "input_scales"]
+__all__ = ["TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy", "drift_psnr", "init_identity",
+           "input_scales", "load_discriminator"]
