@@ -441,8 +441,8 @@ def warnings_for(results: dict) -> list[str]:
                 and same < CHANCE_ACCURACY:
             notes.append(f"WARNING: {name}: the discriminator tells K from B ({100 * acc:.0f}%) but not K from the "
                          f"camera's blur of the same scenes ({100 * same:.0f}%): it separates them by what the scenes "
-                         "show, not by blur, so G learned a content or colour shift; the Blur2Blur row is invalid. "
-                         "More scenes in S (and B) are needed.")
+                         "show, not by blur, so what G learns is not the blur (a colour or content shift); the "
+                         "Blur2Blur row is invalid, not negative. S (and B) need more scenes.")
         n = cam["rows"][next(iter(cam["rows"]))]["summary"]["samples"]
         if n < 30:
             notes.append(f"{name}: only {n} test samples; use at least 30 for a comparison.")
