@@ -46,7 +46,7 @@ def test_tables_paired_differences_gap_and_warnings():
     # D separates K from B, but not K from the camera's blur of the same scenes: it used content.
     cam["signals"] = {"d_acc_b_vs_k": 0.9, "d_acc_same_scene": 0.52}
     notes = warnings_for({"known": known, "cameras": {"cam": cam}})
-    assert not any("invalid, not negative" in n for n in notes)
+    assert not any("no adversarial target" in n for n in notes)
     assert any("not K from the camera's blur of the same scenes (52%)" in n for n in notes)
     assert "same scenes 0.52" in markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
     cam["signals"]["d_acc_same_scene"] = 0.8
