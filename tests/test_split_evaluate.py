@@ -15,7 +15,14 @@ from blur2blur.cli import app
 from blur2blur.data.images import write_image
 from blur2blur.data.pairs import BlurPair, find_pairs
 from blur2blur.data.split import split_scenes, write_split
-from blur2blur.evaluate import EvalConfig, evaluate, evaluation_samples, paired_difference, write_evaluation
+from blur2blur.evaluate import (
+    EvalConfig,
+    evaluate,
+    evaluation_samples,
+    paired_difference,
+    summarise,
+    write_evaluation,
+)
 
 
 def _pairs(root: Path, scenes: int = 5, frames: int = 3, size: int = 32) -> Path:
@@ -128,6 +135,18 @@ def test_evaluate_schema_and_values(tmp_path):
     assert "| **mean (3)** |" in (tmp_path / "ev" / "metrics.md").read_text()
     with pytest.raises(FileExistsError):
         write_evaluation(fixed, tmp_path / "ev")
+
+
+def test_differences_within_a_hundredth_of_a_db_are_ties():
+    def result(psnrs):
+        return {"images": [{"name": str(i), "psnr": p, "ssim": 0.5} for i, p in enumerate(psnrs)]}
+
+    base = result([20.0, 20.0, 20.0, 20.0])
+    d = paired_difference(result([20.005, 20.02, 19.99, 20.0]), base)
+    assert d["improved"] == 0.25 and d["psnr"] == pytest.approx(0.015 / 4)
+    rows = [{"psnr": 20.004, "psnr_input": 20.0, "ssim": 0.5, "ssim_input": 0.5},
+            {"psnr": 21.0, "psnr_input": 20.0, "ssim": 0.5, "ssim_input": 0.5}]
+    assert summarise(rows)["improved_over_input"] == 0.5
 
 
 def test_paired_difference_refuses_different_samples(tmp_path):

@@ -27,6 +27,7 @@ from blur2blur.data.pairs import BlurPair, load_pair
 from blur2blur.seeding import generator
 
 FORMAT = "blur2blur-evaluation/1"
+TIE_DB = 0.01   # a PSNR gain at most this large is a tie, not an improvement (identity up to rounding)
 
 
 @dataclass
@@ -119,11 +120,15 @@ def summarise(rows: Sequence[dict]) -> dict[str, float]:
             "psnr_input": sum(r["psnr_input"] for r in rows) / n,
             "ssim_input": sum(r["ssim_input"] for r in rows) / n,
             "gain_over_input": sum(gains) / len(gains) if gains else 0.0,
-            "improved_over_input": sum(r["psnr"] > r["psnr_input"] for r in rows) / n}
+            "improved_over_input": sum(r["psnr"] - r["psnr_input"] > TIE_DB for r in rows) / n}
 
 
 def paired_difference(result: dict, baseline: dict) -> dict[str, float]:
-    """PSNR/SSIM of `result` minus `baseline`, image by image (same samples): mean and share improved."""
+    """PSNR/SSIM of `result` minus `baseline`, image by image (same samples): mean and share improved.
+
+    A sample counts as improved when it gains more than ``TIE_DB`` (0.01 dB): a model that is the
+    identity up to rounding must not score as improving every other image.
+    """
     a = {r["name"]: r for r in result["images"]}
     b = {r["name"]: r for r in baseline["images"]}
     if a.keys() != b.keys():
@@ -131,7 +136,7 @@ def paired_difference(result: dict, baseline: dict) -> dict[str, float]:
     d_psnr = [a[k]["psnr"] - b[k]["psnr"] for k in a]
     d_ssim = [a[k]["ssim"] - b[k]["ssim"] for k in a]
     n = len(d_psnr)
-    return {"psnr": sum(d_psnr) / n, "ssim": sum(d_ssim) / n, "improved": sum(d > 0 for d in d_psnr) / n,
+    return {"psnr": sum(d_psnr) / n, "ssim": sum(d_ssim) / n, "improved": sum(d > TIE_DB for d in d_psnr) / n,
             "psnr_std": (sum((d - sum(d_psnr) / n) ** 2 for d in d_psnr) / max(n - 1, 1)) ** 0.5}
 
 
