@@ -222,8 +222,8 @@ class TranslatorTrainer(Trainer):
                 "of the time on held-out crops (chance is 50%): the translator has no adversarial target. Train "
                 "D first with the translator at identity (setting d_warmup; translator.d_warmup in `fit`), give "
                 "it larger crops, lower the gradient penalty (translator.lambda_grad: the paper's 0.005 can pin a "
-                "small D at chance; the reference code uses 1e-4), or check that K and B differ in blur only "
-                "(--camera-noise)", stacklevel=2)
+                "small D at chance; the reference code uses 1e-4, but with few scenes D may then learn the scenes "
+                "instead of the blur), or check that K and B differ in blur only (--camera-noise)", stacklevel=2)
         return values
 
     def sample_images(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
