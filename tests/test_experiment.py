@@ -51,6 +51,13 @@ def test_tables_paired_differences_gap_and_warnings():
     assert "same scenes 0.52" in markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
     cam["signals"]["d_acc_same_scene"] = 0.8
     assert not any("same scenes" in n for n in warnings_for({"known": known, "cameras": {"cam": cam}}))
+    # D' must gain on K (what G feeds it) about as much as on its own blur.
+    cam["signals"]["deblurrer_gain_on_k"] = -0.43
+    notes = warnings_for({"known": known, "cameras": {"cam": cam}})
+    assert any("D' gains -0.43 dB on the known-blur set K" in n and "+1.20 dB on its own" in n for n in notes)
+    assert "D' on K: -0.43 dB" in markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
+    cam["signals"]["deblurrer_gain_on_k"] = 0.9
+    assert not any("known-blur set K" in n for n in warnings_for({"known": known, "cameras": {"cam": cam}}))
 
 
 def test_unknown_rows_and_duplicate_cameras_are_refused():
@@ -115,6 +122,9 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     assert cam["rows"]["blurry"]["psnr"] == pytest.approx(cam["rows"]["blurry"]["psnr_input"])
     assert {"d_acc_b_vs_k", "drift_psnr"} <= cam["signals"].keys()
     assert 0 <= cam["signals"]["d_acc_same_scene"] <= 1
+    on_k = json.loads((out / "cameras" / "phone_like" / "fit" / "eval-deblurrer-on-K.json").read_text())
+    assert on_k["summary"]["samples"] > 0
+    assert cam["signals"]["deblurrer_gain_on_k"] == pytest.approx(on_k["summary"]["gain_over_input"])
     page = (out / "report" / "index.html").read_text()
     html.parser.HTMLParser().feed(page)
     assert f"{cam['rows']['direct']['psnr']:.2f}" in page

@@ -321,6 +321,17 @@ def translator_signals(fit_run: Path) -> dict[str, float]:
     return dict(read_state_dict(path)[1].get("header", {}).get("info", {}).get("heldout") or {})
 
 
+def known_set_sources(fit_run: Path, sharp: list[Path]) -> list[tuple[Path, Path]]:
+    """(K image, the image of S it was made from) for every image of a fit run's known-blur set K."""
+    by_stem = {p.stem: p for p in sharp}
+    out = []
+    for k in sorted((fit_run / "K").glob("*.png")):
+        stem = k.stem.rsplit("_k", 1)[0]      # K/<stem of its sharp image>_k<variant>.png
+        if stem in by_stem:
+            out.append((k, by_stem[stem]))
+    return out
+
+
 def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, fit_run: Path) -> float | None:
     """D's accuracy on K vs the camera's own blurry shots of the *same* scenes of S.
 
@@ -334,13 +345,11 @@ def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, fit_run: Path) 
     path = fit_run / "eval-same-scene.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["d_acc_same_scene"]
-    blurry_of = {s.stem: b for s, b in zip(data.sharp, data.sharp_blurry, strict=True)}
+    blurry_of = dict(zip(data.sharp, data.sharp_blurry, strict=True))
     real, fake = [], []
-    for k in sorted((fit_run / "K").glob("*.png")):
-        stem = k.stem.rsplit("_k", 1)[0]      # K/<stem of its sharp image>_k<variant>.png
-        if stem in blurry_of:
-            real.append(k)
-            fake.append(blurry_of[stem])
+    for k, source in known_set_sources(fit_run, data.sharp):
+        real.append(k)
+        fake.append(blurry_of[source])
     run_dir = fit_run / "translator-run"
     if not real or not (run_dir / "checkpoints").is_dir():
         return None
@@ -395,6 +404,12 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
         same = same_scene_accuracy(cfg, data, cam_dir / "fit")
         if same is not None:
             signals["d_acc_same_scene"] = same
+    k_pairs = [BlurPair(k, src, src.stem) for k, src in known_set_sources(cam_dir / "fit", data.sharp)]
+    if "blur2blur" in cfg.rows and k_pairs:
+        # Blur2Blur hands D' images like K; D' must gain on K about as much as on its own blur.
+        on_k = _evaluated(cam_dir / "fit" / "eval-deblurrer-on-K.json", _load_row_model("direct", deblurrer),
+                          k_pairs, cfg, f"{spec.name}/D' on K")
+        signals["deblurrer_gain_on_k"] = on_k["summary"]["gain_over_input"]
     return {"rows": results, "models": {k: str(v) for k, v in models.items()},
             "signals": signals, "ablation": ablation,
             "sizes": {"B": len(data.blurry), "S": len(data.sharp), "test_pairs": len(data.test_pairs),
@@ -436,6 +451,12 @@ def warnings_for(results: dict) -> list[str]:
         if "blur2blur" in cam["rows"] and acc is not None and acc < CHANCE_ACCURACY:
             notes.append(f"WARNING: {name}: the discriminator tells K from B only {100 * acc:.0f}% of the time on "
                          "held-out crops: G had no adversarial target, so the Blur2Blur row is invalid, not negative.")
+        on_k = cam["signals"].get("deblurrer_gain_on_k")
+        if "blur2blur" in cam["rows"] and on_k is not None and on_k < known["gain_over_input"] / 2:
+            notes.append(f"WARNING: {name}: D' gains {on_k:+.2f} dB on the known-blur set K (against the sharp "
+                         f"images K was made from) but {known['gain_over_input']:+.2f} dB on its own blur: K does "
+                         "not carry the known blur, so translating B into K cannot help D'. The kernel extractor "
+                         "is the weak link (train it longer, or use official weights).")
         same = cam["signals"].get("d_acc_same_scene")
         if "blur2blur" in cam["rows"] and acc is not None and acc >= CHANCE_ACCURACY and same is not None \
                 and same < CHANCE_ACCURACY:
@@ -469,7 +490,8 @@ def markdown(results: dict) -> str:
             out.append(f"Translator signals (held-out): D accuracy K vs B {sig.get('d_acc_b_vs_k', float('nan')):.2f}, "
                        f"K vs G(B) {sig.get('d_acc_heldout', float('nan')):.2f}, K vs the camera's blur of the "
                        f"same scenes {sig.get('d_acc_same_scene', float('nan')):.2f}, drift PSNR(G(y), y) "
-                       f"{sig.get('drift_psnr', float('nan')):.2f} dB.")
+                       f"{sig.get('drift_psnr', float('nan')):.2f} dB. D' on K: "
+                       f"{sig.get('deblurrer_gain_on_k', float('nan')):+.2f} dB.")
         if gap is not None:
             out.append(f"Gap closed by Blur2Blur: {round(100 * gap) or 0}% of (upper bound - direct).")
         if cam["ablation"]:
@@ -578,6 +600,8 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
                          None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc, same])
         gap = gap_closed(cam)
         note = f"Gap closed by Blur2Blur: {round(100 * gap) or 0}%." if gap is not None else ""
+        if "deblurrer_gain_on_k" in cam["signals"]:
+            note += f" D' on the known-blur set K: {cam['signals']['deblurrer_gain_on_k']:+.2f} dB."
         tables.append(ReportTable(f"Camera {name} ({cam['sizes']['B']} B, {cam['sizes']['S']} S, "
                                   f"{cam['rows'][next(iter(cam['rows']))]['summary']['samples']} test samples)",
                                   ["method", "PSNR", "SSIM", "ΔPSNR vs direct", "improved vs direct",
