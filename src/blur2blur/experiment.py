@@ -322,14 +322,31 @@ def translator_signals(fit_run: Path) -> dict[str, float]:
 
 
 def known_set_sources(fit_run: Path, sharp: list[Path]) -> list[tuple[Path, Path]]:
-    """(K image, the image of S it was made from) for every image of a fit run's known-blur set K."""
-    by_stem = {p.stem: p for p in sharp}
+    """(K image, the image of S it was made from) for each whole-image K of a fit run, from K's manifest.
+
+    K images cut from a window of their sharp image (``transfer.crop``) are left out: they are not
+    aligned with a whole image of S.
+    """
+    from PIL import Image
+
+    from blur2blur.data.known_blur import load_manifest
+
+    k_dir = fit_run / "K"
+    if not (k_dir / "manifest.jsonl").exists():
+        return []
+    # The manifest's paths are as `fit` was given them (maybe relative to another working directory):
+    # match on the last three path components.
+    by_tail = {Path(p).parts[-3:]: p for p in sharp}
     out = []
-    for k in sorted((fit_run / "K").glob("*.png")):
-        stem = k.stem.rsplit("_k", 1)[0]      # K/<stem of its sharp image>_k<variant>.png
-        if stem in by_stem:
-            out.append((k, by_stem[stem]))
-    return out
+    for item in load_manifest(k_dir)[1]:
+        source = by_tail.get(Path(item.sharp).parts[-3:])
+        if source is None or not (k_dir / item.output).exists():
+            continue
+        with Image.open(source) as im:
+            whole = item.sharp_box == [0, 0, im.height, im.width]
+        if whole:
+            out.append((k_dir / item.output, source))
+    return sorted(out)
 
 
 def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, fit_run: Path) -> float | None:
