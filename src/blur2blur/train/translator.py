@@ -113,11 +113,17 @@ def discriminator_accuracy(discriminator: torch.nn.Module, real: Sequence[str | 
     dev = next(discriminator.parameters()).device
     accs = []
     for rp, fp in zip(real, fake, strict=True):
-        r, f = read_image(rp)[0], read_image(fp)[0]
-        side = min(crop, *r.shape[-2:], *f.shape[-2:]) // 4 * 4
-        r, f = centre_crop(r, side)[None].to(dev), centre_crop(f, side)[None].to(dev)
+        r, f = _centre_pair(rp, fp, crop, dev)
         accs.append(_accuracy(discriminator(input_scales(r)), discriminator(input_scales(f))))
     return sum(accs) / len(accs)
+
+
+def _centre_pair(a: str | Path, b: str | Path, crop: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre crops (1, 3, s, s) of two images with the same side s <= crop, a multiple of 4 (the
+    translator's and the discriminator's scales)."""
+    x, y = read_image(a)[0], read_image(b)[0]
+    side = min(crop, *x.shape[-2:], *y.shape[-2:]) // 4 * 4
+    return centre_crop(x, side)[None].to(device), centre_crop(y, side)[None].to(device)
 
 
 def load_discriminator(run_dir: str | Path, ndf: int) -> torch.nn.Module:
@@ -206,9 +212,7 @@ class TranslatorTrainer(Trainer):
         dev = self.runtime.device
         acc_g, acc_b, drift = [], [], []
         for bp, kp in zip(self.val_blurry[:self.cfg.val_images], self.val_known[:self.cfg.val_images]):
-            y, k = read_image(bp)[0], read_image(kp)[0]
-            side = min(self.cfg.crop, *y.shape[-2:], *k.shape[-2:]) // 4 * 4  # square, the translator's multiple
-            y, k = centre_crop(y, side)[None].to(dev), centre_crop(k, side)[None].to(dev)
+            y, k = _centre_pair(bp, kp, self.cfg.crop, dev)
             outs = self.translator(y)
             d_real = self.discriminator(input_scales(k))
             acc_g.append(_accuracy(d_real, self.discriminator([o.clamp(0, 1) for o in outs])))
