@@ -53,10 +53,10 @@ sweeps; use different seeds for independent cameras).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
-import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
