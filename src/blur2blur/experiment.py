@@ -36,6 +36,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -300,10 +301,12 @@ def _fit(cfg: ExperimentConfig, data: CameraData, known_train, known_test, extra
 # ----------------------------------------------------------------------------- the experiment
 
 
-def _evaluated(path: Path, model, pairs, cfg: ExperimentConfig, desc: str) -> dict:
+def _evaluated(path: Path, load_model: Callable[[], torch.nn.Module | None], pairs, cfg: ExperimentConfig,
+               desc: str) -> dict:
+    """The evaluation stored at `path`, or a new one of ``load_model()`` (loaded only then) on `pairs`."""
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    result = evaluate(model, pairs, cfg.eval, desc=desc)
+    result = evaluate(load_model(), pairs, cfg.eval, desc=desc)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
@@ -349,27 +352,27 @@ def known_set_sources(fit_run: Path, sharp: list[Path]) -> list[tuple[Path, Path
     return sorted(out)
 
 
-def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, fit_run: Path) -> float | None:
+def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, known_set: list[tuple[Path, Path]],
+                        fit_run: Path) -> float | None:
     """D's accuracy on K vs the camera's own blurry shots of the *same* scenes of S.
 
     K is S re-blurred, so the scenes of K are those of S, while B shows other scenes. With few scenes D
     can tell K from B by what they show instead of how they are blurred; then it is near chance here,
-    however well it separates K from B, and G learns a content or colour shift, not the blur. None
-    when the run has no K or no training state.
+    however well it separates K from B, and G learns a content or colour shift, not the blur.
+    `known_set`: :func:`known_set_sources` of the run. None when it is empty or the run has no training
+    state (or the camera has no blurry shots of S's scenes).
     """
     from blur2blur.train.translator import discriminator_accuracy, load_discriminator
 
     path = fit_run / "eval-same-scene.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["d_acc_same_scene"]
-    blurry_of = dict(zip(data.sharp, data.sharp_blurry, strict=True))
-    real, fake = [], []
-    for k, source in known_set_sources(fit_run, data.sharp):
-        real.append(k)
-        fake.append(blurry_of[source])
     run_dir = fit_run / "translator-run"
-    if not real or not (run_dir / "checkpoints").is_dir():
+    if not known_set or not data.sharp_blurry or not (run_dir / "checkpoints").is_dir():
         return None
+    blurry_of = dict(zip(data.sharp, data.sharp_blurry, strict=True))
+    real = [k for k, _ in known_set]
+    fake = [blurry_of[source] for _, source in known_set]
     disc = load_discriminator(run_dir, cfg.fit.translator.disc_ndf)
     acc = discriminator_accuracy(disc, real, fake, cfg.fit.translator.crop)
     path.write_text(json.dumps({"d_acc_same_scene": acc, "pairs": len(real)}), encoding="utf-8")
@@ -405,27 +408,26 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
             models[row] = _unpaired(cfg, row, data, cam_dir)
         elif row == "blur2blur":
             models[row] = _fit(cfg, data, known_train, known_test, extractor, deblurrer, cam_dir / "fit")
-        model = _load_row_model(row, models[row]) if row in models else None   # "blurry": the input itself
-        results[row] = _evaluated(cam_dir / "eval" / f"{row}.json", model, data.test_pairs, cfg,
-                                  f"{spec.name}/{row}")
+        load = (lambda r=row: _load_row_model(r, models[r])) if row in models else (lambda: None)  # blurry: input
+        results[row] = _evaluated(cam_dir / "eval" / f"{row}.json", load, data.test_pairs, cfg, f"{spec.name}/{row}")
     ablation = {}
     for ratio in cfg.ratios:
         run = cam_dir / f"fit-ratio-{ratio:.2f}"
         split = camera_data(cfg, spec, cam_dir, ratio)
         final = _fit(cfg, split, known_train, known_test, extractor, deblurrer, run)
-        ev = _evaluated(run / "eval.json", load_checkpoint(final), data.test_pairs, cfg, f"{spec.name}/ratio {ratio}")
+        ev = _evaluated(run / "eval.json", lambda f=final: load_checkpoint(f), data.test_pairs, cfg,
+                        f"{spec.name}/ratio {ratio}")
         ablation[f"{ratio:.2f}"] = {"summary": ev["summary"], "signals": translator_signals(run),
                                     "blurry": len(split.blurry), "sharp": len(split.sharp)}
     signals = translator_signals(cam_dir / "fit")
-    if "blur2blur" in cfg.rows and data.sharp_blurry:
-        same = same_scene_accuracy(cfg, data, cam_dir / "fit")
+    known_set = known_set_sources(cam_dir / "fit", data.sharp) if "blur2blur" in cfg.rows else []
+    if known_set:
+        same = same_scene_accuracy(cfg, data, known_set, cam_dir / "fit")
         if same is not None:
             signals["d_acc_same_scene"] = same
-    k_pairs = [BlurPair(k, src, src.stem) for k, src in known_set_sources(cam_dir / "fit", data.sharp)]
-    if "blur2blur" in cfg.rows and k_pairs:
         # Blur2Blur hands D' images like K; D' must gain on K about as much as on its own blur.
-        on_k = _evaluated(cam_dir / "fit" / "eval-deblurrer-on-K.json", _load_row_model("direct", deblurrer),
-                          k_pairs, cfg, f"{spec.name}/D' on K")
+        on_k = _evaluated(cam_dir / "fit" / "eval-deblurrer-on-K.json", lambda: _load_row_model("direct", deblurrer),
+                          [BlurPair(k, src, src.stem) for k, src in known_set], cfg, f"{spec.name}/D' on K")
         signals["deblurrer_gain_on_k"] = on_k["summary"]["gain_over_input"]
     return {"rows": results, "models": {k: str(v) for k, v in models.items()},
             "signals": signals, "ablation": ablation,
@@ -544,7 +546,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | os.PathLike, *, report:
     save_config(cfg, saved)
     known_train, known_test = _known(cfg)
     extractor, deblurrer = known_models(cfg, out, known_train, known_test)
-    known = _evaluated(out / "known" / "eval-deblurrer.json", load_any(deblurrer), known_test, cfg, "known/direct")
+    known = _evaluated(out / "known" / "eval-deblurrer.json", lambda: load_any(deblurrer), known_test, cfg,
+                       "known/direct")
     results: dict[str, Any] = {"name": cfg.name, "config": to_dict(cfg), "known": known, "cameras": {}}
     for spec in cfg.cameras:
         results["cameras"][spec.name] = run_camera(cfg, spec, out, known_train, known_test, extractor, deblurrer)
