@@ -58,6 +58,17 @@ def test_tables_paired_differences_gap_and_warnings():
     assert "D' on K: -0.43 dB" in markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
     cam["signals"]["deblurrer_gain_on_k"] = 0.9
     assert not any("known-blur set K" in n for n in warnings_for({"known": known, "cameras": {"cam": cam}}))
+    # The diagnostic row with K made by the known camera: its own checks, named after it; D' on that K
+    # says nothing about the extractor, so no extractor warning.
+    cam["rows"]["blur2blur_true_k"] = cam["rows"]["blur2blur"]
+    cam["signals_true_k"] = {"d_acc_b_vs_k": 0.52, "deblurrer_gain_on_k": -0.5}
+    notes = warnings_for({"known": known, "cameras": {"cam": cam}})
+    assert any(n.startswith("WARNING: cam (blur2blur_true_k): the discriminator tells K from B only 52%")
+               for n in notes)
+    assert not any("known-blur set K" in n for n in notes)
+    text = markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
+    assert "| D' + Blur2Blur, K by the known camera (diagnostic) | 23.83 |" in text
+    assert "K by the known camera (diagnostic), held-out checks: D accuracy K vs B 0.52" in text
 
 
 def test_unknown_rows_and_duplicate_cameras_are_refused():
@@ -67,6 +78,8 @@ def test_unknown_rows_and_duplicate_cameras_are_refused():
 
     with pytest.raises(ValueError, match="names must differ"):
         ExperimentConfig(cameras=[CameraSpec("a"), CameraSpec("a")])
+    with pytest.raises(ValueError, match="simulated known camera"):
+        ExperimentConfig(rows=["direct", "blur2blur_true_k"], known_pairs="/data/GOPRO")
 
 
 def test_simulated_camera_scores_against_its_own_tone(tmp_path):
@@ -111,12 +124,13 @@ def test_bundled_paper_configs_resolve():
 def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("BLUR2BLUR_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo"
-    rows = ["--set", "rows=[blurry, direct, synthetic, cyclegan, dualgan, blur2blur, upper]"]
+    rows = ["--set", "rows=[blurry, direct, synthetic, cyclegan, dualgan, blur2blur, blur2blur_true_k, upper]"]
     res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *rows])
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     cam = results["cameras"]["phone_like"]
-    assert set(cam["rows"]) == {"blurry", "direct", "synthetic", "cyclegan", "dualgan", "blur2blur", "upper"}
+    assert set(cam["rows"]) == {"blurry", "direct", "synthetic", "cyclegan", "dualgan", "blur2blur", "blur2blur_true_k",
+                                "upper"}
     for summary in cam["rows"].values():   # real numbers, measured on the same samples
         assert 5 < summary["psnr"] < 60 and 0 < summary["ssim"] <= 1 and summary["samples"] == 10
     assert cam["rows"]["blurry"]["psnr"] == pytest.approx(cam["rows"]["blurry"]["psnr_input"])
@@ -125,6 +139,11 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     on_k = json.loads((out / "cameras" / "phone_like" / "fit" / "eval-deblurrer-on-K.json").read_text())
     assert on_k["summary"]["samples"] > 0
     assert cam["signals"]["deblurrer_gain_on_k"] == pytest.approx(on_k["summary"]["gain_over_input"])
+    # K made by the known camera: the same checks, and D' gains on it (it is the blur D' was trained on).
+    true_k = out / "cameras" / "phone_like" / "fit-true-k"
+    assert not (true_k / "K").exists() and len(list((out / "cameras" / "phone_like" / "true-K").glob("*.png"))) > 0
+    assert {"d_acc_b_vs_k", "d_acc_same_scene", "deblurrer_gain_on_k"} <= cam["signals_true_k"].keys()
+    assert cam["signals_true_k"]["deblurrer_gain_on_k"] > 0.5
     page = (out / "report" / "index.html").read_text()
     html.parser.HTMLParser().feed(page)
     assert f"{cam['rows']['direct']['psnr']:.2f}" in page
@@ -132,7 +151,7 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     assert len(list((out / "report" / "images").glob("*.png"))) >= 2 * 6
     # Rerunning resumes: nothing is retrained and the numbers stay; rows may be dropped or added,
     # any other change of settings is refused.
-    fewer = ["--set", "rows=[blurry, direct, synthetic, cyclegan, blur2blur, upper]"]
+    fewer = ["--set", "rows=[blurry, direct, synthetic, cyclegan, blur2blur, blur2blur_true_k, upper]"]
     res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *fewer])
     assert res.exit_code == 0, res.output
     again = json.loads((out / "results.json").read_text())["cameras"]["phone_like"]["rows"]

@@ -71,3 +71,29 @@ def test_fit_takes_videos_for_b_and_s(tmp_path):
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "run" / "frames" / "B").glob("*.png"))) == 3  # frames 0, 2, 4
     assert len(list((tmp_path / "run" / "K").glob("*.png"))) == 3
+
+
+def test_fit_with_a_given_known_set_needs_no_extractor(tmp_path):
+    """`--known-set` replaces stages 1-2: no extractor is trained, no K/ is written, G trains on the given K;
+    with a deblurrer given too, no known pairs are needed at all."""
+    from blur2blur.cli import app
+
+    photos = assets.demo_photos()
+    for i, p in enumerate(photos[4:7]):
+        img = read_image(p)[0][:, :128, :160]
+        write_image(blur_with_kernels(img[None], motion_kernel(11, 60.0, 0.5)[None])[0], tmp_path / "B" / f"{i}.png")
+        write_image(blur_with_kernels(img[None], motion_kernel(9, 0.0, 0.0)[None])[0], tmp_path / "K" / f"{i}.png")
+    for i, p in enumerate(photos[7:10]):
+        write_image(read_image(p)[0][:, :128, :160], tmp_path / "S" / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "S"), "--known-set",
+            str(tmp_path / "K"), "--deblurrer", str(assets.sample_deblurrer_path()), "--out", str(run), *TINY]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert not (run / "extractor.safetensors").exists() and not (run / "K").exists()
+    composed = load_checkpoint(run / "blur2blur.safetensors")
+    assert composed.checkpoint_info["known_set"] == 3 and composed.checkpoint_info["extractor"] is None
+    res = CliRunner().invoke(app, [*args[:-len(TINY)], "--extractor", "x.safetensors", *TINY])
+    assert res.exit_code == 2 and "not both" in res.output
+    res = CliRunner().invoke(app, [*args, "--known-set", str(tmp_path / "B" / "0.png")])
+    assert res.exit_code == 2 and "--blurry and --known-set" in res.output

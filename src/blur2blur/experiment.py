@@ -13,6 +13,9 @@ method on the same test samples:
 ``cyclegan``    CycleGAN trained on B <-> S (unpaired), its B -> S generator used as the deblurrer
 ``dualgan``     DualGAN, the same way
 ``blur2blur``   D'(G(y)): the translator G trained on B against the known-blur set K (``blur2blur fit``)
+``blur2blur_true_k``  the same with K made by the known camera itself instead of the extractor F: a
+                diagnostic that separates F's error from the translator's (the demo's simulated
+                known camera only)
 ``upper``       D' fine-tuned on the camera's own training pairs (the upper bound, needs paired data)
 ==============  ===============================================================================
 
@@ -50,13 +53,17 @@ from blur2blur.train.deblurrer import DeblurrerConfig
 from blur2blur.train.loop import LoopConfig
 from blur2blur.train.unpaired import UnpairedConfig
 
-ROWS = ("blurry", "direct", "synthetic", "bsrgan", "rsblur", "cyclegan", "dualgan", "blur2blur", "upper")
+ROWS = ("blurry", "direct", "synthetic", "bsrgan", "rsblur", "cyclegan", "dualgan", "blur2blur", "blur2blur_true_k",
+        "upper")
+# Rows that are a Blur2Blur fit: their run folder in the camera's folder and their key of held-out signals.
+FIT_ROWS = {"blur2blur": ("fit", "signals"), "blur2blur_true_k": ("fit-true-k", "signals_true_k")}
 # Rows whose deblurrer is D' fine-tuned on S degraded by this blur2blur.data.degradations pipeline.
 DEGRADATION_ROWS = {"synthetic": "synthetic", "bsrgan": "bsrgan", "rsblur": "rsblur"}
 ROW_TITLES = {"blurry": "blurry input", "direct": "D' direct", "synthetic": "D' w/ synthetic data",
               "bsrgan": "D' w/ BSRGAN-style data", "rsblur": "D' w/ RSBlur-style data",
               "cyclegan": "CycleGAN (B -> S)", "dualgan": "DualGAN (B -> S)",
-              "blur2blur": "D' + Blur2Blur", "upper": "D' trained on the camera's pairs (upper bound)"}
+              "blur2blur": "D' + Blur2Blur", "blur2blur_true_k": "D' + Blur2Blur, K by the known camera (diagnostic)",
+              "upper": "D' trained on the camera's pairs (upper bound)"}
 MIN_KNOWN_GAIN_DB = 2.0   # below this D' leaves no headroom: the comparison is not meaningful
 CHANCE_ACCURACY = 0.6     # held-out K-vs-B accuracy of D below this: the Blur2Blur row is invalid
 
@@ -111,6 +118,9 @@ class ExperimentConfig:
         unknown = [r for r in self.rows if r not in ROWS]
         if unknown:
             raise ValueError(f"unknown rows {unknown}; choose among {', '.join(ROWS)}")
+        if "blur2blur_true_k" in self.rows and self.known_pairs is not None:
+            raise ValueError("the blur2blur_true_k row needs the demo's simulated known camera (known_pairs: null): "
+                             "a known dataset on disk has no blur function to make K with")
         names = [c.name for c in self.cameras]
         if len(set(names)) != len(names):
             raise ValueError(f"camera names must differ, got {names}")
@@ -292,10 +302,19 @@ def _degraded_pairs(cfg: ExperimentConfig, row: str, sharp: list[Path], cam_dir:
 
 
 def _fit(cfg: ExperimentConfig, data: CameraData, known_train, known_test, extractor: Path, deblurrer: Path,
-         run: Path) -> Path:
+         run: Path, known_set: list[Path] | None = None) -> Path:
     from blur2blur.fit import FitInputs, run_fit
 
-    return run_fit(FitInputs(data.blurry, data.sharp, known_train, known_test, extractor, deblurrer), cfg.fit, run)
+    return run_fit(FitInputs(data.blurry, data.sharp, known_train, known_test, extractor, deblurrer,
+                             known_set=known_set), cfg.fit, run)
+
+
+def _true_known_set(cfg: ExperimentConfig, data: CameraData, cam_dir: Path) -> list[tuple[Path, Path]]:
+    """K made by the demo's known camera on S (with K's settings: variants, camera look)."""
+    from blur2blur.data.demo import write_known_camera_set
+
+    return write_known_camera_set(data.sharp, cam_dir / "true-K", variants=cfg.fit.transfer.variants,
+                                  seed=cfg.seed, camera_noise=cfg.fit.transfer.camera_noise)
 
 
 # ----------------------------------------------------------------------------- the experiment
@@ -379,11 +398,27 @@ def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, known_set: list
     return acc
 
 
+def fit_signals(cfg: ExperimentConfig, data: CameraData, fit_run: Path, known_set: list[tuple[Path, Path]],
+                deblurrer: Path, desc: str) -> dict[str, float]:
+    """A Blur2Blur fit's checks: the translator's held-out signals, D's accuracy on the same scenes and
+    D' on K (`known_set`: (K image, its source in S); empty: the first only)."""
+    signals = translator_signals(fit_run)
+    if known_set:
+        same = same_scene_accuracy(cfg, data, known_set, fit_run)
+        if same is not None:
+            signals["d_acc_same_scene"] = same
+        # Blur2Blur hands D' images like K; D' must gain on K about as much as on its own blur.
+        on_k = _evaluated(fit_run / "eval-deblurrer-on-K.json", lambda: _load_row_model("direct", deblurrer),
+                          [BlurPair(k, src, src.stem) for k, src in known_set], cfg, f"{desc}: D' on K")
+        signals["deblurrer_gain_on_k"] = on_k["summary"]["gain_over_input"]
+    return signals
+
+
 def _load_row_model(row: str, path: Path) -> torch.nn.Module:
     from blur2blur.models import load_any, load_checkpoint
 
     # Official deblurrer weights need load_any's shape recognition; composed models are always ours.
-    return (load_checkpoint(path) if row == "blur2blur" else load_any(path)).eval()
+    return (load_checkpoint(path) if row in FIT_ROWS else load_any(path)).eval()
 
 
 def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, known_test,
@@ -408,6 +443,10 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
             models[row] = _unpaired(cfg, row, data, cam_dir)
         elif row == "blur2blur":
             models[row] = _fit(cfg, data, known_train, known_test, extractor, deblurrer, cam_dir / "fit")
+        elif row == "blur2blur_true_k":
+            true_k = [k for k, _ in _true_known_set(cfg, data, cam_dir)]
+            models[row] = _fit(cfg, data, known_train, known_test, extractor, deblurrer, cam_dir / "fit-true-k",
+                               known_set=true_k)
         load = (lambda r=row: _load_row_model(r, models[r])) if row in models else (lambda: None)  # blurry: input
         results[row] = _evaluated(cam_dir / "eval" / f"{row}.json", load, data.test_pairs, cfg, f"{spec.name}/{row}")
     ablation = {}
@@ -419,18 +458,14 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
                         f"{spec.name}/ratio {ratio}")
         ablation[f"{ratio:.2f}"] = {"summary": ev["summary"], "signals": translator_signals(run),
                                     "blurry": len(split.blurry), "sharp": len(split.sharp)}
-    signals = translator_signals(cam_dir / "fit")
-    known_set = known_set_sources(cam_dir / "fit", data.sharp) if "blur2blur" in cfg.rows else []
-    if known_set:
-        same = same_scene_accuracy(cfg, data, known_set, cam_dir / "fit")
-        if same is not None:
-            signals["d_acc_same_scene"] = same
-        # Blur2Blur hands D' images like K; D' must gain on K about as much as on its own blur.
-        on_k = _evaluated(cam_dir / "fit" / "eval-deblurrer-on-K.json", lambda: _load_row_model("direct", deblurrer),
-                          [BlurPair(k, src, src.stem) for k, src in known_set], cfg, f"{spec.name}/D' on K")
-        signals["deblurrer_gain_on_k"] = on_k["summary"]["gain_over_input"]
+    checks: dict[str, dict] = {"signals": {}}   # "signals": the blur2blur row's (also when it is not run)
+    for row, (folder, key) in FIT_ROWS.items():
+        if row in cfg.rows:
+            known_set = known_set_sources(cam_dir / folder, data.sharp) if row == "blur2blur" \
+                else _true_known_set(cfg, data, cam_dir)
+            checks[key] = fit_signals(cfg, data, cam_dir / folder, known_set, deblurrer, f"{spec.name}/{row}")
     return {"rows": results, "models": {k: str(v) for k, v in models.items()},
-            "signals": signals, "ablation": ablation,
+            **checks, "ablation": ablation,
             "sizes": {"B": len(data.blurry), "S": len(data.sharp), "test_pairs": len(data.test_pairs),
                       "train_pairs": len(data.train_pairs)}}
 
@@ -459,6 +494,26 @@ def gap_closed(camera: dict) -> float | None:
     return (b2b - direct) / (upper - direct) if upper != direct else None
 
 
+def _fit_warnings(where: str, sig: dict, known_gain: float, extractor_k: bool) -> list[str]:
+    """Warnings on one Blur2Blur fit's checks (`extractor_k`: its K was made by the extractor F)."""
+    notes = []
+    acc, on_k, same = (sig.get(k) for k in ("d_acc_b_vs_k", "deblurrer_gain_on_k", "d_acc_same_scene"))
+    if acc is not None and acc < CHANCE_ACCURACY:
+        notes.append(f"WARNING: {where}the discriminator tells K from B only {100 * acc:.0f}% of the time on "
+                     "held-out crops: G had no adversarial target, so the Blur2Blur row is invalid, not negative.")
+    if extractor_k and on_k is not None and on_k < known_gain / 2:
+        notes.append(f"WARNING: {where}D' gains {on_k:+.2f} dB on the known-blur set K (against the sharp "
+                     f"images K was made from) but {known_gain:+.2f} dB on its own blur: K does "
+                     "not carry the known blur, so translating B into K cannot help D'. The kernel extractor "
+                     "is the weak link (train it longer, or use official weights).")
+    if acc is not None and acc >= CHANCE_ACCURACY and same is not None and same < CHANCE_ACCURACY:
+        notes.append(f"WARNING: {where}the discriminator tells K from B ({100 * acc:.0f}%) but not K from the "
+                     f"camera's blur of the same scenes ({100 * same:.0f}%): it separates them by what the scenes "
+                     "show, not by blur, so what G learns is not the blur (a colour or content shift); the "
+                     "Blur2Blur row is invalid, not negative. S (and B) need more scenes.")
+    return notes
+
+
 def warnings_for(results: dict) -> list[str]:
     notes = []
     known = results["known"]["summary"]
@@ -466,23 +521,10 @@ def warnings_for(results: dict) -> list[str]:
         notes.append(f"WARNING: D' gains only {known['gain_over_input']:+.2f} dB on its own (known) blur; below "
                      f"{MIN_KNOWN_GAIN_DB} dB it leaves too little headroom for a meaningful comparison.")
     for name, cam in results["cameras"].items():
-        acc = cam["signals"].get("d_acc_b_vs_k")
-        if "blur2blur" in cam["rows"] and acc is not None and acc < CHANCE_ACCURACY:
-            notes.append(f"WARNING: {name}: the discriminator tells K from B only {100 * acc:.0f}% of the time on "
-                         "held-out crops: G had no adversarial target, so the Blur2Blur row is invalid, not negative.")
-        on_k = cam["signals"].get("deblurrer_gain_on_k")
-        if "blur2blur" in cam["rows"] and on_k is not None and on_k < known["gain_over_input"] / 2:
-            notes.append(f"WARNING: {name}: D' gains {on_k:+.2f} dB on the known-blur set K (against the sharp "
-                         f"images K was made from) but {known['gain_over_input']:+.2f} dB on its own blur: K does "
-                         "not carry the known blur, so translating B into K cannot help D'. The kernel extractor "
-                         "is the weak link (train it longer, or use official weights).")
-        same = cam["signals"].get("d_acc_same_scene")
-        if "blur2blur" in cam["rows"] and acc is not None and acc >= CHANCE_ACCURACY and same is not None \
-                and same < CHANCE_ACCURACY:
-            notes.append(f"WARNING: {name}: the discriminator tells K from B ({100 * acc:.0f}%) but not K from the "
-                         f"camera's blur of the same scenes ({100 * same:.0f}%): it separates them by what the scenes "
-                         "show, not by blur, so what G learns is not the blur (a colour or content shift); the "
-                         "Blur2Blur row is invalid, not negative. S (and B) need more scenes.")
+        for row, (_, key) in FIT_ROWS.items():
+            if row in cam["rows"]:
+                notes += _fit_warnings(f"{name}: " if row == "blur2blur" else f"{name} ({row}): ",
+                                       cam.get(key, {}), known["gain_over_input"], row == "blur2blur")
         n = cam["rows"][next(iter(cam["rows"]))]["summary"]["samples"]
         if n < 30:
             notes.append(f"{name}: only {n} test samples; use at least 30 for a comparison.")
@@ -502,15 +544,17 @@ def markdown(results: dict) -> str:
             d = f"{line['d_psnr']:+.2f}" if "d_psnr" in line else "–"
             imp = f"{100 * line['improved']:.0f}%" if "improved" in line else "–"
             out.append(f"| {line['method']} | {line['psnr']:.2f} | {line['ssim']:.4f} | {d} | {imp} |")
-        sig = cam["signals"]
         gap = gap_closed(cam)
         out.append("")
-        if sig:
-            out.append(f"Translator signals (held-out): D accuracy K vs B {sig.get('d_acc_b_vs_k', float('nan')):.2f}, "
-                       f"K vs G(B) {sig.get('d_acc_heldout', float('nan')):.2f}, K vs the camera's blur of the "
-                       f"same scenes {sig.get('d_acc_same_scene', float('nan')):.2f}, drift PSNR(G(y), y) "
-                       f"{sig.get('drift_psnr', float('nan')):.2f} dB. D' on K: "
-                       f"{sig.get('deblurrer_gain_on_k', float('nan')):+.2f} dB.")
+        for row, (_, key) in FIT_ROWS.items():
+            sig = cam.get(key) or {}
+            if sig:
+                out.append(f"{ROW_TITLES[row]}, held-out checks: D accuracy K vs B "
+                           f"{sig.get('d_acc_b_vs_k', float('nan')):.2f}, K vs G(B) "
+                           f"{sig.get('d_acc_heldout', float('nan')):.2f}, K vs the camera's blur of the same scenes "
+                           f"{sig.get('d_acc_same_scene', float('nan')):.2f}, drift PSNR(G(y), y) "
+                           f"{sig.get('drift_psnr', float('nan')):.2f} dB. D' on K: "
+                           f"{sig.get('deblurrer_gain_on_k', float('nan')):+.2f} dB.")
         if gap is not None:
             out.append(f"Gap closed by Blur2Blur: {round(100 * gap) or 0}% of (upper bound - direct).")
         if cam["ablation"]:
@@ -612,16 +656,17 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
     for name, cam in results["cameras"].items():
         rows = []
         for line in summary_table(cam):
-            b2b = line["row"] == "blur2blur"
-            acc = cam["signals"].get("d_acc_b_vs_k") if b2b else None
-            same = cam["signals"].get("d_acc_same_scene") if b2b else None
+            sig = (cam.get(FIT_ROWS[line["row"]][1]) or {}) if line["row"] in FIT_ROWS else {}
+            acc, same = sig.get("d_acc_b_vs_k"), sig.get("d_acc_same_scene")
             d_psnr = f"{line['d_psnr']:+.2f}" if "d_psnr" in line else None
             rows.append([line["method"], line["psnr"], line["ssim"], d_psnr,
                          None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc, same])
         gap = gap_closed(cam)
         note = f"Gap closed by Blur2Blur: {round(100 * gap) or 0}%." if gap is not None else ""
-        if "deblurrer_gain_on_k" in cam["signals"]:
-            note += f" D' on the known-blur set K: {cam['signals']['deblurrer_gain_on_k']:+.2f} dB."
+        for row, (_, key) in FIT_ROWS.items():
+            if "deblurrer_gain_on_k" in (cam.get(key) or {}):
+                k_of = "the known-blur set K" if row == "blur2blur" else "K made by the known camera"
+                note += f" D' on {k_of}: {cam[key]['deblurrer_gain_on_k']:+.2f} dB."
         tables.append(ReportTable(f"Camera {name} ({cam['sizes']['B']} B, {cam['sizes']['S']} S, "
                                   f"{cam['rows'][next(iter(cam['rows']))]['summary']['samples']} test samples)",
                                   ["method", "PSNR", "SSIM", "ΔPSNR vs direct", "improved vs direct",

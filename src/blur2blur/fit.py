@@ -5,7 +5,8 @@ an interrupted stage resumes from its own checkpoints):
 
 1. ``extractor.safetensors`` - the blur-kernel extractor F, trained on the known pairs P
    (or given with ``extractor=``);
-2. ``K/`` - the known-blur set: the camera's sharp images S re-blurred by F;
+2. ``K/`` - the known-blur set: the camera's sharp images S re-blurred by F (skipped, with stage 1,
+   when K is given: ``FitInputs.known_set``, ``fit --known-set``);
 3. ``deblurrer.safetensors`` - D', trained on P (or given with ``deblurrer=``);
 4. ``blur_scores.json`` - the blur degree of every image of B (for the curriculum);
 5. ``translator.safetensors`` - G, trained on B against K;
@@ -67,6 +68,7 @@ class FitInputs:
     known_heldout: Sequence     # BlurPair (may be empty)
     extractor: Path | None = None
     deblurrer: Path | None = None
+    known_set: Sequence[Path] | None = None   # K given: stages 1-2 are skipped (no extractor needed)
 
 
 def _log(msg: str) -> None:
@@ -105,20 +107,26 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         _log(f"{final} exists: nothing to do")
         return final
 
-    # 1. the kernel extractor F
-    extractor_path = Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors"
-    if not extractor_path.exists():
-        _log("stage 1/6: training the blur-kernel extractor")
-        rt = setup_runtime(cfg.kernels.loop)
-        trainer = kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt)
-        train_stage("extractor", cfg.kernels, trainer, extractor_path, run)
-    # 2. the known-blur set K
-    k_dir = run / "K"
-    _log("stage 2/6: known-blur set K")
-    extractor = load_any(extractor_path, arch="kernel_wizard")
-    transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
-                       extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
-    known = sorted(p for p in k_dir.glob("*.png"))
+    # 1. the kernel extractor F and 2. the known-blur set K (or K as given)
+    if inputs.known_set is not None:
+        _log("stages 1-2/6: the given known-blur set K")
+        known = sorted(Path(p) for p in inputs.known_set)
+        if not known:
+            raise ValueError("the given known-blur set K is empty")
+        extractor_path = None
+    else:
+        extractor_path = Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors"
+        if not extractor_path.exists():
+            _log("stage 1/6: training the blur-kernel extractor")
+            rt = setup_runtime(cfg.kernels.loop)
+            trainer = kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt)
+            train_stage("extractor", cfg.kernels, trainer, extractor_path, run)
+        k_dir = run / "K"
+        _log("stage 2/6: known-blur set K")
+        extractor = load_any(extractor_path, arch="kernel_wizard")
+        transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
+                           extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
+        known = sorted(p for p in k_dir.glob("*.png"))
     # 3. the deblurrer D'
     deblurrer_path = Path(inputs.deblurrer) if inputs.deblurrer else run / "deblurrer.safetensors"
     if not deblurrer_path.exists():
@@ -144,7 +152,9 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     _log("stage 6/6: composing D'(G(x))")
     model = ComposedDeblurrer.from_parts(load_checkpoint(translator_path), load_any(deblurrer_path))
     save_checkpoint(model, final, info={"trained_by": "blur2blur fit", "translator": str(translator_path),
-                                        "deblurrer": str(deblurrer_path), "extractor": str(extractor_path),
+                                        "deblurrer": str(deblurrer_path),
+                                        "extractor": str(extractor_path) if extractor_path else None,
+                                        "known_set": None if inputs.known_set is None else len(known),
                                         "config": to_dict(cfg)})
     _log(f"wrote {final}")
     return final

@@ -21,6 +21,9 @@ def fit(
     split: str = typer.Option("train", help="Split of --known-pairs to use, where it has splits."),
     demo_pairs: bool = typer.Option(False, "--demo-pairs", help="Use the bundled demo known-blur pairs."),
     extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor (skips stage 1)."),
+    known_set: List[str] = typer.Option([], "--known-set", help="A known-blur set K made elsewhere: the camera's "
+                                        "sharp images with the known blur (files, folders or globs; skips "
+                                        "stages 1-2)."),
     deblurrer: Optional[Path] = typer.Option(None, help="A deblurrer for the known blur, ours or official "
                                              "NAFNet/Restormer weights (skips stage 3)."),
     preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
@@ -56,18 +59,23 @@ def fit(
 
     try:
         b, s = gather(blurry, "B"), gather(sharp, "S")
+        k = expand_inputs(known_set, IMAGE_EXTENSIONS) if known_set else None
     except (FileNotFoundError, VideoReadError) as e:
         fail(str(e))
+    if k is not None and extractor is not None:
+        fail("give --known-set or --extractor, not both: with K given, no extractor is used")
     resolved_b = {p.resolve() for p in b}
     if resolved_b & {p.resolve() for p in s}:
         fail("the same files are given as --blurry and --sharp; B and S must be different images")
+    if k and resolved_b & {p.resolve() for p in k}:
+        fail("the same files are given as --blurry and --known-set; B and K must be different images")
     saved = out / "config.yaml"
     if saved.exists():
         changed = [k for k in diff_configs(load_config(type(cfg), saved), cfg) if not k.endswith((
             "loop.steps", "loop.device", "loop.progress"))]
         if changed:
             fail(f"{out} holds a run with other settings ({', '.join(changed[:8])}); use another --out")
-    needs_pairs = extractor is None or deblurrer is None or not (out / "K").exists()
+    needs_pairs = deblurrer is None or (k is None and (extractor is None or not (out / "K").exists()))
     pairs, held = [], []
     if needs_pairs or known_pairs_dir is not None or demo_pairs:
         pairs, held, _ = training_pairs(known_pairs_dir, layout, split, None, demo_pairs, what="--known-pairs")
@@ -76,7 +84,7 @@ def fit(
         saved.unlink()
     save_config(cfg, saved)
     try:
-        final = run_fit(FitInputs(b, s, pairs, held, extractor, deblurrer), cfg, out)
+        final = run_fit(FitInputs(b, s, pairs, held, extractor, deblurrer, known_set=k), cfg, out)
     except (OfflineError, ValueError, FileExistsError) as e:
         fail(str(e))
     typer.echo(f"done: {final}\ndeblur with:  blur2blur deblur --run {out} IMAGES... --out DIR")

@@ -90,9 +90,53 @@ def demo_known_pairs(cache: str | os.PathLike | None = None) -> Path:
     return target
 
 
+def write_known_camera_set(sharp_paths: list[Path], out_dir: str | os.PathLike, *, variants: int = 1,
+                           seed: int = 0, camera_noise: str = "auto") -> list[tuple[Path, Path]]:
+    """A known-blur set K made by the demo's known camera itself: its blur put on each sharp image.
+
+    K as the kernel extractor F should make it, without F's error: a diagnostic for simulated
+    benchmarks (a real known dataset such as GoPro has no such function). The camera look of
+    the sharp images is put back after blurring as ``kernels transfer`` does (`camera_noise`:
+    auto/match/off). Writes ``out_dir/<stem>_k<v>.png`` and ``manifest.json``; existing images
+    are kept (a rerun resumes), a folder made with other settings is refused.
+    Returns (K image, the sharp image it was made from) for every image.
+    """
+    from blur2blur.data.camera_look import apply_camera_look, estimate_noise
+    from blur2blur.data.known_blur import camera_look_for, k_output_names
+
+    out = Path(out_dir)
+    sharp_paths = [Path(p) for p in sharp_paths]
+    look = camera_look_for(sharp_paths, camera_noise)
+    header = {"kind": "known-camera K", "version": _VERSION, "gamma": KNOWN_GAMMA,
+              "kernel_sizes": list(KNOWN_KERNEL_SIZES), "variants": variants, "seed": seed,
+              "camera_look": look.to_dict() if look else None, "sharp": [str(p) for p in sharp_paths]}
+    manifest = out / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text(encoding="utf-8")) != header:
+        raise ValueError(f"{out} holds a K set made with other settings; choose another output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(header, indent=1), encoding="utf-8")
+    result = []
+    for i, (path, names) in enumerate(zip(sharp_paths, k_output_names(sharp_paths, variants, ".png"), strict=True)):
+        sharp = None
+        for v, name in enumerate(names):
+            result.append((out / name, path))
+            if (out / name).exists():
+                continue
+            if sharp is None:
+                sharp, _ = read_image(path)
+            kernels, _ = draw_motion_kernels(1, generator(seed, i, v), KNOWN_KERNEL_SIZES)
+            blurry = blur_with_kernels(sharp[None], kernels, gamma=KNOWN_GAMMA)[0]
+            if look is not None:
+                present = estimate_noise([blurry]) if look.noise is not None else None
+                blurry = apply_camera_look(blurry, look, generator=generator(seed, i, v, 1), present=present)
+            write_image(blurry, out / name)
+    return result
+
+
 def demo_camera_sharp() -> list[Path]:
     """Sharp photos of the demo's unknown camera (scenes disjoint from the known pairs)."""
     return split_demo_photos()[1]
 
 
-__all__ = ["demo_camera_sharp", "demo_known_pairs", "known_test_photos", "split_demo_photos", "write_known_pairs"]
+__all__ = ["demo_camera_sharp", "demo_known_pairs", "known_test_photos", "split_demo_photos", "write_known_camera_set",
+           "write_known_pairs"]

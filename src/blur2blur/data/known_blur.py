@@ -166,6 +166,19 @@ def plan_item(index: int, variant: int, sharp_path: Path, sharp_hw: tuple[int, i
                         seed=mix_seed(cfg.seed, index, variant, 2))
 
 
+def camera_look_for(sharp_paths: Sequence[str | os.PathLike], mode: str) -> CameraLook | None:
+    """The camera look to put back on K after blurring (``TransferConfig.camera_noise``), or None.
+
+    "match": always the look estimated from S; "auto": only when it is noticeable; "off": None.
+    """
+    if mode not in ("auto", "match", "off"):
+        raise ValueError(f"camera_noise must be 'auto', 'match' or 'off', got {mode!r}")
+    if mode == "off":
+        return None
+    estimated = estimate_camera_look(sharp_paths)
+    return estimated if (mode == "match" or estimated.is_noticeable()) else None
+
+
 def _cut(x: torch.Tensor, box: Sequence[int]) -> torch.Tensor:
     y, x0, h, w = box
     return x[..., y:y + h, x0:x0 + w]
@@ -221,7 +234,8 @@ def load_manifest(k_dir: str | os.PathLike) -> tuple[dict, list[TransferItem]]:
     return header, [TransferItem(**{k: v for k, v in rec.items() if k in fields}) for rec in items.values()]
 
 
-def _output_names(sharp_paths: Sequence[Path], variants: int, ext: str) -> list[list[str]]:
+def k_output_names(sharp_paths: Sequence[Path], variants: int, ext: str) -> list[list[str]]:
+    """K's file names: ``<stem>_k<variant><ext>`` per sharp image (prefixed by its index when stems clash)."""
     stems = [p.stem for p in sharp_paths]
     clash = len(set(stems)) != len(stems)
     return [[(f"{i:05d}_" if clash else "") + f"{stem}_k{j}{ext}" for j in range(variants)]
@@ -259,10 +273,7 @@ def transfer_to_folder(wizard: KernelWizard, pairs: Sequence[BlurPair], sharp_pa
     if out.resolve() in inputs:
         raise ValueError(f"{out} holds input images; choose another output folder for K")
 
-    look = None
-    if cfg.camera_noise != "off":
-        estimated = estimate_camera_look(sharp_paths)
-        look = estimated if (cfg.camera_noise == "match" or estimated.is_noticeable()) else None
+    look = camera_look_for(sharp_paths, cfg.camera_noise)
     header = {"kind": "header", "version": MANIFEST_VERSION, "config": asdict(cfg),
               "extractor": extractor_info or {}, "camera_look": look.to_dict() if look else None,
               "n_sharp": len(sharp_paths), "n_pairs": len(pairs)}
@@ -275,7 +286,7 @@ def transfer_to_folder(wizard: KernelWizard, pairs: Sequence[BlurPair], sharp_pa
             raise ValueError(f"{out} holds a K set made with other settings ({', '.join(differs)} differ); "
                              "choose another output folder")
     out.mkdir(parents=True, exist_ok=True)
-    names = _output_names(sharp_paths, cfg.variants, ".png")
+    names = k_output_names(sharp_paths, cfg.variants, ".png")
     for name in (n for row in names for n in row):
         if (out / name).exists() and name not in done:
             raise FileExistsError(f"{out / name} exists but is not in {manifest}; refusing to overwrite it")
@@ -357,6 +368,8 @@ __all__ = [
     "TransferItem",
     "TransferResult",
     "apply_kernel_tiled",
+    "camera_look_for",
+    "k_output_names",
     "load_manifest",
     "plan_item",
     "reblur",
