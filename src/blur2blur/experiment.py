@@ -432,6 +432,7 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
          f"{len(data.train_pairs)} training pairs")
     results: dict[str, dict] = {}
     models: dict[str, Path] = {}
+    true_k: list[tuple[Path, Path]] = []   # K made by the known camera (blur2blur_true_k) and its sources
     for row in cfg.rows:
         if row == "direct":
             models[row] = deblurrer
@@ -444,9 +445,9 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
         elif row == "blur2blur":
             models[row] = _fit(cfg, data, known_train, known_test, extractor, deblurrer, cam_dir / "fit")
         elif row == "blur2blur_true_k":
-            true_k = [k for k, _ in _true_known_set(cfg, data, cam_dir)]
+            true_k = _true_known_set(cfg, data, cam_dir)
             models[row] = _fit(cfg, data, known_train, known_test, extractor, deblurrer, cam_dir / "fit-true-k",
-                               known_set=true_k)
+                               known_set=[k for k, _ in true_k])
         load = (lambda r=row: _load_row_model(r, models[r])) if row in models else (lambda: None)  # blurry: input
         results[row] = _evaluated(cam_dir / "eval" / f"{row}.json", load, data.test_pairs, cfg, f"{spec.name}/{row}")
     ablation = {}
@@ -461,8 +462,7 @@ def run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train, 
     checks: dict[str, dict] = {"signals": {}}   # "signals": the blur2blur row's (also when it is not run)
     for row, (folder, key) in FIT_ROWS.items():
         if row in cfg.rows:
-            known_set = known_set_sources(cam_dir / folder, data.sharp) if row == "blur2blur" \
-                else _true_known_set(cfg, data, cam_dir)
+            known_set = known_set_sources(cam_dir / folder, data.sharp) if row == "blur2blur" else true_k
             checks[key] = fit_signals(cfg, data, cam_dir / folder, known_set, deblurrer, f"{spec.name}/{row}")
     return {"rows": results, "models": {k: str(v) for k, v in models.items()},
             **checks, "ablation": ablation,
