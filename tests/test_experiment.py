@@ -43,6 +43,9 @@ def test_tables_paired_differences_gap_and_warnings():
     assert any("only 3 test samples" in n for n in notes)
     text = markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
     assert "| D' + Blur2Blur | 23.83 | 0.5000 | +0.83 | 67% |" in text
+    tie = _result({"direct": [21.0, 23.0, 25.0], "blur2blur": [21.0, 23.0, 24.99]}, inputs)
+    assert "| D' + Blur2Blur | 23.00 | 0.5000 | +0.00 | 0% |" in markdown(
+        {"name": "t", "known": known, "cameras": {"cam": {**cam, "rows": tie}}})
     # D separates K from B, but not K from the camera's blur of the same scenes: it used content.
     cam["signals"] = {"d_acc_b_vs_k": 0.9, "d_acc_same_scene": 0.52}
     notes = warnings_for({"known": known, "cameras": {"cam": cam}})
@@ -67,8 +70,8 @@ def test_tables_paired_differences_gap_and_warnings():
                for n in notes)
     assert not any("known-blur set K" in n for n in notes)
     text = markdown({"name": "t", "known": known, "cameras": {"cam": cam}})
-    assert "| D' + Blur2Blur, K by the known camera (diagnostic) | 23.83 |" in text
-    assert "K by the known camera (diagnostic), held-out checks: D accuracy K vs B 0.52" in text
+    assert "| D' + Blur2Blur, true K (diagnostic) | 23.83 |" in text
+    assert "true K (diagnostic), held-out checks: D accuracy K vs B 0.52" in text
 
 
 def test_unknown_rows_and_duplicate_cameras_are_refused():

@@ -62,7 +62,7 @@ DEGRADATION_ROWS = {"synthetic": "synthetic", "bsrgan": "bsrgan", "rsblur": "rsb
 ROW_TITLES = {"blurry": "blurry input", "direct": "D' direct", "synthetic": "D' w/ synthetic data",
               "bsrgan": "D' w/ BSRGAN-style data", "rsblur": "D' w/ RSBlur-style data",
               "cyclegan": "CycleGAN (B -> S)", "dualgan": "DualGAN (B -> S)",
-              "blur2blur": "D' + Blur2Blur", "blur2blur_true_k": "D' + Blur2Blur, K by the known camera (diagnostic)",
+              "blur2blur": "D' + Blur2Blur", "blur2blur_true_k": "D' + Blur2Blur, true K (diagnostic)",
               "upper": "D' trained on the camera's pairs (upper bound)"}
 MIN_KNOWN_GAIN_DB = 2.0   # below this D' leaves no headroom: the comparison is not meaningful
 CHANCE_ACCURACY = 0.6     # held-out K-vs-B accuracy of D below this: the Blur2Blur row is invalid
@@ -494,6 +494,11 @@ def gap_closed(camera: dict) -> float | None:
     return (b2b - direct) / (upper - direct) if upper != direct else None
 
 
+def _signed(x: float) -> str:
+    """A difference with its sign, two decimals; a tie (|x| < 0.005) reads +0.00, never -0.00."""
+    return f"{x:+.2f}" if round(x, 2) != 0 else "+0.00"
+
+
 def _fit_warnings(where: str, sig: dict, known_gain: float, extractor_k: bool) -> list[str]:
     """Warnings on one Blur2Blur fit's checks (`extractor_k`: its K was made by the extractor F)."""
     notes = []
@@ -541,7 +546,7 @@ def markdown(results: dict) -> str:
         out += [f"## {name}", "", "| method | PSNR | SSIM | ΔPSNR vs direct (paired) | improved vs direct |",
                 "|---|---|---|---|---|"]
         for line in summary_table(cam):
-            d = f"{line['d_psnr']:+.2f}" if "d_psnr" in line else "–"
+            d = _signed(line["d_psnr"]) if "d_psnr" in line else "–"
             imp = f"{100 * line['improved']:.0f}%" if "improved" in line else "–"
             out.append(f"| {line['method']} | {line['psnr']:.2f} | {line['ssim']:.4f} | {d} | {imp} |")
         gap = gap_closed(cam)
@@ -658,7 +663,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
         for line in summary_table(cam):
             sig = (cam.get(FIT_ROWS[line["row"]][1]) or {}) if line["row"] in FIT_ROWS else {}
             acc, same = sig.get("d_acc_b_vs_k"), sig.get("d_acc_same_scene")
-            d_psnr = f"{line['d_psnr']:+.2f}" if "d_psnr" in line else None
+            d_psnr = _signed(line["d_psnr"]) if "d_psnr" in line else None
             rows.append([line["method"], line["psnr"], line["ssim"], d_psnr,
                          None if "improved" not in line else f"{100 * line['improved']:.0f}%", acc, same])
         gap = gap_closed(cam)
