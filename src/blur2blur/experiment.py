@@ -234,13 +234,9 @@ def _known(cfg: ExperimentConfig) -> tuple[list[BlurPair], list[BlurPair]]:
 
 def _train(name: str, cfg_part, make_trainer, out: Path, run: Path) -> Path:
     from blur2blur.fit import train_stage
-    from blur2blur.train.loop import setup_runtime
 
-    if not out.exists():
-        _log(f"training {name}")
-        train_stage(name, cfg_part, make_trainer(setup_runtime(cfg_part.loop)), out, run,
-                    trained_by="blur2blur experiment")
-    return out
+    return train_stage(name, cfg_part, make_trainer, out, run, message=f"training {name}",
+                       trained_by="blur2blur experiment", log=_log)
 
 
 def known_models(cfg: ExperimentConfig, out: Path, known_train, known_test) -> tuple[Path, Path]:

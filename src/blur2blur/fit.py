@@ -77,16 +77,23 @@ def _log(msg: str) -> None:
     print(f"[fit] {msg}", file=sys.stderr, flush=True)
 
 
-def train_stage(name: str, cfg_part, trainer, out: Path, run: Path, *, trained_by: str = "blur2blur fit") -> None:
-    """Train `trainer`'s first network in ``run/<name>-run`` (resuming it) and save it to `out`."""
+def train_stage(name: str, cfg_part, make_trainer: Callable, out: Path, run: Path, *, message: str,
+                trained_by: str = "blur2blur fit", log: Callable[[str], None] | None = None) -> Path:
+    """`out` when it exists; else log `message`, build ``make_trainer(runtime)`` (the runtime of
+    ``cfg_part.loop``), train its first network in ``run/<name>-run`` (resuming it) and save it to `out`."""
     from blur2blur.config import to_dict
-    from blur2blur.train.loop import train_and_save
+    from blur2blur.train.loop import setup_runtime, train_and_save
 
+    if out.exists():
+        return out
+    (log or _log)(message)
+    trainer = make_trainer(setup_runtime(cfg_part.loop))
     net = trainer.nets[next(iter(trainer.nets))]
     done = train_and_save(trainer, trainer.runtime, cfg_part.loop, run / f"{name}-run", net, out,
                           config=to_dict(cfg_part), info={"trained_by": trained_by}, desc=name)
     if done is not None:  # None on the other DDP ranks
         _log(f"{name}: wrote {out} ({done[0].step} steps; held-out {done[1]})")
+    return out
 
 
 def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Path:
@@ -97,7 +104,6 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
-    from blur2blur.train.loop import setup_runtime
     from blur2blur.train.translator import TranslatorTrainer
 
     run = Path(run_dir)
@@ -115,12 +121,11 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
             raise ValueError("the given known-blur set K is empty")
         extractor_path = None
     else:
-        extractor_path = Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors"
-        if not extractor_path.exists():
-            _log("stage 1/6: training the blur-kernel extractor")
-            rt = setup_runtime(cfg.kernels.loop)
-            trainer = kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt)
-            train_stage("extractor", cfg.kernels, trainer, extractor_path, run)
+        extractor_path = train_stage(
+            "extractor", cfg.kernels,
+            lambda rt: kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt),
+            Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors", run,
+            message="stage 1/6: training the blur-kernel extractor")
         k_dir = run / "K"
         _log("stage 2/6: known-blur set K")
         extractor = load_any(extractor_path, arch="kernel_wizard")
@@ -128,12 +133,11 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
                            extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
         known = sorted(p for p in k_dir.glob("*.png"))
     # 3. the deblurrer D'
-    deblurrer_path = Path(inputs.deblurrer) if inputs.deblurrer else run / "deblurrer.safetensors"
-    if not deblurrer_path.exists():
-        _log("stage 3/6: training the deblurrer D'")
-        rt = setup_runtime(cfg.deblurrer.loop)
-        trainer = deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train, inputs.known_heldout, rt)
-        train_stage("deblurrer", cfg.deblurrer, trainer, deblurrer_path, run)
+    deblurrer_path = train_stage(
+        "deblurrer", cfg.deblurrer,
+        lambda rt: deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train, inputs.known_heldout, rt),
+        Path(inputs.deblurrer) if inputs.deblurrer else run / "deblurrer.safetensors", run,
+        message="stage 3/6: training the deblurrer D'")
     # 4. blur degree of B
     _log("stage 4/6: blur degree of the camera's blurry images")
     blurry = [str(p) for p in inputs.blurry]
@@ -141,13 +145,11 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     train_b, held_b = blurry[:len(blurry) - n_held], blurry[len(blurry) - n_held:]
     scores = score_images(train_b, run / "blur_scores.json")
     # 5. the translator G
-    translator_path = run / "translator.safetensors"
-    if not translator_path.exists():
-        _log("stage 5/6: training the blur translator G")
-        rt = setup_runtime(cfg.translator.loop)
-        trainer = TranslatorTrainer(cfg.translator, train_b, [str(p) for p in known], rt, val_blurry=held_b or train_b,
-                                    val_known=[str(p) for p in known[::-1]], blur_scores=scores)
-        train_stage("translator", cfg.translator, trainer, translator_path, run)
+    translator_path = train_stage(
+        "translator", cfg.translator,
+        lambda rt: TranslatorTrainer(cfg.translator, train_b, [str(p) for p in known], rt, val_blurry=held_b or train_b,
+                                     val_known=[str(p) for p in known[::-1]], blur_scores=scores),
+        run / "translator.safetensors", run, message="stage 5/6: training the blur translator G")
     # 6. D'(G(x))
     _log("stage 6/6: composing D'(G(x))")
     model = ComposedDeblurrer.from_parts(load_checkpoint(translator_path), load_any(deblurrer_path))

@@ -473,7 +473,8 @@ ul.notes li.warning { list-style: none; margin-left: -1.2rem; padding: .5rem .8r
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .75rem; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
-thead th { border-bottom: 2px solid var(--fg); font-weight: 600; white-space: normal; vertical-align: bottom; max-width: 10rem; }
+thead th { border-bottom: 2px solid var(--fg); font-weight: 600; }
+thead th { white-space: normal; vertical-align: bottom; max-width: 10rem; }  /* headers wrap: wide tables fit */
 tbody th { font-weight: 500; }
 .num { text-align: right; } td.best { background: #eef4ff; }
 .hint { color: var(--muted); font-weight: 400; font-size: .8em; }
