@@ -55,9 +55,13 @@ class TranslatorConfig:
     gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
     lambda_grad: float = 0.005                               # reference code: 1e-4
     lambda_rec: float = 0.8
-    perceptual: Literal["paper", "reference", "pixel"] = "paper"  # VGG19 / VGG16 taps / L1 (no VGG: offline)
+    # VGG19 / VGG16 taps / multi-scale L1 / the offline low-pass content term (losses.lowpass_content_loss)
+    perceptual: Literal["paper", "reference", "pixel", "lowpass"] = "paper"
+    content_sigma: float = 4.0                               # lowpass: the low-pass, in finest-scale pixels
+    content_eps: float = 0.002                               # lowpass: Charbonnier's smooth zone (0.5/255)
     vgg_weights: str = "imagenet"                            # a path, or "random" (meaningless; tests only)
     lr: float = 2e-4                                         # pix2pix defaults (the paper's G setting)
+    d_lr: float | None = None                                # the discriminator's rate; None: lr (as the paper)
     betas: tuple[float, float] = (0.5, 0.999)
     hold_steps: int = 500_000
     decay_steps: int = 500_000
@@ -68,6 +72,32 @@ class TranslatorConfig:
     val_images: int = 16
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, batch_size=16, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
+
+
+def require_content_weights(cfg: TranslatorConfig, key: str = "perceptual") -> None:
+    """Refuse before anything trains when `cfg`'s reconstruction term needs VGG weights it cannot get.
+
+    The paper's and the reference's terms need ImageNet VGG19 / VGG16 weights: found in the cache,
+    or downloaded now (once). Offline without them this raises :class:`blur2blur.hub.OfflineError`
+    naming the file, where to put it and the offline option (`key`: how the caller spells the setting,
+    e.g. ``translator.perceptual`` in ``fit``). The ``pixel`` and ``lowpass`` terms need nothing.
+    """
+    from blur2blur import hub
+
+    if cfg.perceptual not in ("paper", "reference") or cfg.vgg_weights == "random":
+        return
+    offline_option = (f"or train offline with the low-pass content term instead: --set {key}=lowpass "
+                      "(what the CPU presets use)")
+    if cfg.vgg_weights != "imagenet":
+        if not Path(cfg.vgg_weights).is_file():
+            raise FileNotFoundError(f"vgg_weights: no such file {cfg.vgg_weights}; {offline_option}")
+        return
+    name = "vgg19" if cfg.perceptual == "paper" else "vgg16"
+    try:
+        hub.fetch(name)
+    except hub.DownloadError as e:
+        raise hub.OfflineError(f"{key}={cfg.perceptual} needs the ImageNet {name.upper()} weights: {e}. "
+                               f"{offline_option[0].upper()}{offline_option[1:]}") from e
 
 
 def input_scales(y: torch.Tensor, n: int = 3) -> list[torch.Tensor]:
@@ -151,11 +181,12 @@ class TranslatorTrainer(Trainer):
                              "discriminator also sees the 1/4 scale")
         self.translator, self.discriminator = g, d
         self.G, self.D = runtime.prepare(g), runtime.prepare(d)
-        self.perceptual = PerceptualLoss(cfg.perceptual, weights=cfg.vgg_weights).to(runtime.device)
+        self.perceptual = PerceptualLoss(cfg.perceptual, weights=cfg.vgg_weights, sigma=cfg.content_sigma,
+                                         eps=cfg.content_eps).to(runtime.device)
         self.nets = {"translator": g, "discriminator": d}
         self.optimizers = {
             "translator": torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
-            "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
+            "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.d_lr or cfg.lr, betas=tuple(cfg.betas)),
         }
         sched = constant_then_linear(cfg.hold_steps, cfg.decay_steps)
         self.schedules = {"translator": sched, "discriminator": sched}
@@ -235,4 +266,4 @@ class TranslatorTrainer(Trainer):
 
 
 __all__ = ["TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy", "drift_psnr", "init_identity",
-           "input_scales", "load_discriminator"]
+           "input_scales", "load_discriminator", "require_content_weights"]
