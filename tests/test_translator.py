@@ -227,3 +227,4 @@ def test_tensorboard_image_grids_show_b_g_of_b_and_k(sets, tmp_path):
     assert {"B", "G(B)", "K"} <= {t.split("/")[0] for t in tags}
     shown = [t for t in tags if t.startswith("G(B)")]
     assert len(acc.Images(shown[0])) == 2  # one grid per step
+

@@ -693,8 +693,8 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path) -> 
 def demo_config(quick: bool = False) -> ExperimentConfig:
     """`blur2blur demo`: the demo's known camera against simulated cameras, CPU-sized.
 
-    The translator's reconstruction loss is the pixel variant: the VGG19 weights of the paper's
-    perceptual loss cannot be assumed on a fresh, offline install.
+    The translator's reconstruction term is the tiny preset's offline low-pass content term: the
+    VGG19 weights of the paper's perceptual loss cannot be assumed on a fresh, offline install.
     """
     from blur2blur.train.unpaired import tiny_config as unpaired_tiny
 
@@ -706,7 +706,7 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
         kernels=dataclasses.replace(fit.kernels, periods=[steps], loop=dataclasses.replace(
             fit.kernels.loop, steps=steps, checkpoint_every=max(steps // 2, 1), eval_every=0, progress=not quick)),
         translator=dataclasses.replace(
-            tr, perceptual="pixel", crop=96 if quick else 128, d_warmup=10 if quick else 200,
+            tr, crop=96 if quick else 128, d_warmup=10 if quick else 200,
             hold_steps=translator_steps // 2, decay_steps=translator_steps - translator_steps // 2,
             curriculum_widen_at=translator_steps // 3,
             loop=dataclasses.replace(tr.loop, steps=translator_steps, batch_size=2 if quick else 4,

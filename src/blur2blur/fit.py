@@ -50,7 +50,10 @@ def tiny_config() -> FitConfig:
     # lambda_grad stays the paper's 0.005. The reference code's 1e-4 lets a small D separate K from B far
     # sooner, but on few scenes it does so by scene content, not blur, and G then learns a colour shift
     # (BENCHMARKS.md, "What the discriminator learns").
+    # The offline low-pass content term: runs without the VGG19 file and, unlike pixel L1, lets G leave the
+    # identity (losses.lowpass_content_loss).
     tr = TranslatorConfig(arch_args={"num_res": 2, "base_channel": 16}, disc_ndf=32, crop=128, d_warmup=50,
+                          perceptual="lowpass",
                           hold_steps=300, decay_steps=300, curriculum_widen_at=150,
                           loop=LoopConfig(steps=600, batch_size=4, num_workers=1, log_every=10,
                                           checkpoint_every=200, eval_every=200, image_every=200))
@@ -104,7 +107,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
-    from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.train.translator import TranslatorTrainer, require_content_weights
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,8 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     if final.exists():
         _log(f"{final} exists: nothing to do")
         return final
+    # Before hours of stages 1-4: the translator's reconstruction term may need weights (offline: refused).
+    require_content_weights(cfg.translator, "translator.perceptual")
 
     # 1. the kernel extractor F and 2. the known-blur set K (or K as given)
     if inputs.known_set is not None:

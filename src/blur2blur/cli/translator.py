@@ -40,10 +40,14 @@ def train_cmd(
     from blur2blur.hub import DownloadError
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.train.loop import setup_runtime
-    from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.train.translator import TranslatorTrainer, require_content_weights
 
     cfg = resolve_config(_presets(), preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
+    try:
+        require_content_weights(cfg)
+    except (DownloadError, FileNotFoundError) as e:
+        fail(str(e))
     try:
         b = [str(p) for p in expand_inputs(blurry)]
         k = [str(p) for p in expand_inputs(known)]
