@@ -184,6 +184,17 @@ def test_lowpass_content_is_a_gaussian_low_pass_with_sigma_halved_per_coarser_sc
         torch.stack(expected).mean().item(), rel=1e-6)
 
 
+def test_lowpass_content_charges_the_high_band_at_its_own_rate():
+    # A pixel checkerboard is all high band: the low band alone does not see it; with high_weight w it
+    # costs w times the Charbonnier penalty of the pattern itself.
+    checker = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1
+    tgts = [torch.full((1, 3, s, s), 0.5) for s in (8, 16, 32)]
+    outs = [t + checker[:t.shape[-2], :t.shape[-1]] for t in tgts]
+    assert lowpass_content_loss(outs, tgts, sigma=4.0).item() < 1e-3
+    charb = math.sqrt(0.1 ** 2 + 0.002 ** 2) - 0.002
+    assert lowpass_content_loss(outs, tgts, sigma=4.0, high_weight=0.2).item() == pytest.approx(0.2 * charb, rel=0.02)
+
+
 def test_lowpass_content_lets_blur_change_but_not_colour_or_layout():
     # A motion blur changes the image about as much in L1 as a small colour cast; the content term
     # must charge the blur far less than the colour cast and a shift of the layout.

@@ -129,20 +129,26 @@ def multiscale_perceptual_loss(features: Callable[[torch.Tensor], Mapping[str, t
 
 
 def lowpass_content_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], *, sigma: float = 4.0,
-                         eps: float = 0.002) -> torch.Tensor:
+                         eps: float = 0.002, high_weight: float = 0.0) -> torch.Tensor:
     """The translator's offline content term: outputs and targets compared after a low-pass, smoothly.
 
     outputs, targets: the translator's scales, coarsest first, finest last (N, 3, H_i, W_i), in [0, 1].
     Each pair is low-passed by a Gaussian of standard deviation `sigma` *finest-scale* pixels (so
     ``sigma / 2**k`` at the scale k steps coarser: every scale sees the same physical low-pass), then
     compared with the Charbonnier penalty ``sqrt(d**2 + eps**2) - eps``; the mean over pixels and
-    scales is returned (a scalar >= 0, 0 exactly when the low-passed images agree).
+    scales is returned (a scalar >= 0, 0 exactly when the low-passed images agree). With
+    `high_weight` > 0 the rest of the difference (the high band, where blur lives) is charged too, at
+    that fraction of the low band's rate.
 
     Why this shape: a blur of extent about `sigma` or less moves an image's low frequencies little, so
     the term keeps colours, layout and where edges are while the blur is free to change; and unlike
     L1 the penalty is smooth at zero (gradient ``d / eps`` there), so the identity G starts from
     is not a point the term pins G to (measured: L1 on pixels kept G within 55-100 dB of y whatever
-    the discriminator said). Targets are detached.
+    the discriminator said). The low band alone leaves the high band entirely free, and a translator
+    pushed by a discriminator without a real signal then fills it with large high-frequency patterns
+    (measured: drift 7 dB within 100 steps); `high_weight` charges them, more loosely than the low
+    band, so G changes the high band only where the adversarial gradient outweighs that charge.
+    Targets are detached.
     """
     from kornia.filters import gaussian_blur2d
 
@@ -155,11 +161,20 @@ def lowpass_content_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torc
     for k, (out, tgt) in enumerate(zip(outputs, targets, strict=True)):
         s = sigma / 2 ** (n - 1 - k)
         d = out - tgt.detach()
+        low = d
         if s >= 0.3:  # below that a Gaussian of 3 taps is the identity up to 1%
             radius = max(1, math.ceil(3 * s))
-            d = gaussian_blur2d(d, (2 * radius + 1, 2 * radius + 1), (s, s), border_type="reflect")
-        terms.append((torch.sqrt(d * d + eps * eps) - eps).mean())
+            low = gaussian_blur2d(d, (2 * radius + 1, 2 * radius + 1), (s, s), border_type="reflect")
+        term = _charbonnier(low, eps)
+        if high_weight:
+            term = term + high_weight * _charbonnier(d - low, eps)
+        terms.append(term)
     return torch.stack(terms).mean()
+
+
+def _charbonnier(d: torch.Tensor, eps: float) -> torch.Tensor:
+    """mean(sqrt(d**2 + eps**2) - eps): quadratic below eps, L1 above, 0 at d = 0."""
+    return (torch.sqrt(d * d + eps * eps) - eps).mean()
 
 
 class PerceptualLoss(nn.Module):
@@ -173,17 +188,17 @@ class PerceptualLoss(nn.Module):
     ``variant="pixel"``: no feature network, the paper's reduction on the pixels themselves
     (multi-scale L1). It holds a translator that starts at the identity there (L1's gradient does
     not vanish at zero), so G cannot learn; kept to reproduce earlier runs.
-    ``variant="lowpass"``: :func:`lowpass_content_loss` (`sigma`, `eps`), the offline content term
+    ``variant="lowpass"``: :func:`lowpass_content_loss` (`sigma`, `eps`, `high_weight`), the offline content term
     that lets the blur change; what the CPU presets use.
     """
 
     def __init__(self, variant: Literal["paper", "reference", "pixel", "lowpass"] = "paper",
-                 weights: str = "imagenet", *, sigma: float = 4.0, eps: float = 0.002):
+                 weights: str = "imagenet", *, sigma: float = 4.0, eps: float = 0.002, high_weight: float = 0.0):
         super().__init__()
         from blur2blur.models import create_model
         from blur2blur.models.vgg import BLUR2BLUR_PERCEPTUAL
 
-        self.variant, self.sigma, self.eps = variant, sigma, eps
+        self.variant, self.sigma, self.eps, self.high_weight = variant, sigma, eps, high_weight
         if variant == "paper":
             self.features = create_model("vgg19", layers="perceptual", normalize_input=True, weights=weights)
             self.layer_weights = None
@@ -207,7 +222,8 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
         if self.variant == "lowpass":
-            return lowpass_content_loss(outputs, targets, sigma=self.sigma, eps=self.eps)
+            return lowpass_content_loss(outputs, targets, sigma=self.sigma, eps=self.eps,
+                                        high_weight=self.high_weight)
         reduction = "reference" if self.variant == "reference" else "paper"
         return multiscale_perceptual_loss(self.features, outputs, targets, reduction=reduction,
                                           layer_weights=self.layer_weights)

@@ -59,6 +59,7 @@ class TranslatorConfig:
     perceptual: Literal["paper", "reference", "pixel", "lowpass"] = "paper"
     content_sigma: float = 4.0                               # lowpass: the low-pass, in finest-scale pixels
     content_eps: float = 0.002                               # lowpass: Charbonnier's smooth zone (0.5/255)
+    content_high_weight: float = 0.2                         # lowpass: the high band's rate (the low band's: 1)
     vgg_weights: str = "imagenet"                            # a path, or "random" (meaningless; tests only)
     lr: float = 2e-4                                         # pix2pix defaults (the paper's G setting)
     d_lr: float | None = None                                # the discriminator's rate; None: lr (as the paper)
@@ -182,7 +183,7 @@ class TranslatorTrainer(Trainer):
         self.translator, self.discriminator = g, d
         self.G, self.D = runtime.prepare(g), runtime.prepare(d)
         self.perceptual = PerceptualLoss(cfg.perceptual, weights=cfg.vgg_weights, sigma=cfg.content_sigma,
-                                         eps=cfg.content_eps).to(runtime.device)
+                                         eps=cfg.content_eps, high_weight=cfg.content_high_weight).to(runtime.device)
         self.nets = {"translator": g, "discriminator": d}
         self.optimizers = {
             "translator": torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
