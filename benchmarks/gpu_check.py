@@ -112,7 +112,7 @@ QUICK_SIZES = [(32, 32), (48, 64)]
 FPS_SIZE, QUICK_FPS_SIZE = (1080, 1920), (48, 80)
 # warm-up calls (cuDNN autotuning, allocator growth) then the median of `repeats` timed calls
 WARMUP, REPEATS = 2, 5
-QUICK_WARMUP, QUICK_REPEATS = 1, 1
+QUICK_WARMUP, QUICK_REPEATS = 0, 1  # the rehearsal checks that every path runs, not its speed
 FORWARD_CAP_S = 150  # the eager sweep's share of the budget; the rest stays for training, fit, DDP
 
 TRAIN_BATCHES, QUICK_TRAIN_BATCHES = [1, 4, 16], [1, 2]
@@ -188,6 +188,13 @@ def error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:500]
 
 
+def use_true_fp32() -> None:
+    # "fp32" means fp32: cuDNN convolutions would otherwise run in TF32 (10-bit mantissa) on
+    # Ampere and later, which alone misses the 1e-5 fixture bound; bf16/fp16 rows show the fast paths.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def free(device: torch.device) -> None:
     import gc
 
@@ -205,12 +212,19 @@ def child_env() -> dict:
 
 def run_command(cmd: list[str], timeout: float, log: Path) -> dict:
     """Run `cmd`, its output into `log`; the tail of that output comes back with the exit code."""
+    import signal
+
     t0 = time.perf_counter()
     with open(log, "w") as f:
+        # Its own process group: on a timeout the whole tree goes (torchrun's workers, inductor's
+        # compile workers), not only the process we started directly.
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=child_env(), cwd=ROOT,
+                                start_new_session=True)
         try:
-            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, env=child_env(),
-                                cwd=ROOT).returncode
+            rc = proc.wait(timeout=max(1.0, timeout))
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             rc = "timeout"
     tail = log.read_text(errors="replace")[-1500:]
     return {"command": " ".join(cmd), "returncode": rc, "seconds": round(time.perf_counter() - t0, 2),
@@ -222,7 +236,7 @@ def run_command(cmd: list[str], timeout: float, log: Path) -> dict:
 
 def section_env(ctx: dict) -> dict:
     device = ctx["device"]
-    info = {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+    info = {"torch": torch.__version__, "python": platform.python_version(), "device": str(device), "tf32": False,
             "cuda_available": torch.cuda.is_available(), "cpu_threads": torch.get_num_threads(),
             "hostname": platform.node()}
     if device.type == "cuda":
@@ -253,9 +267,6 @@ def section_conformance(ctx: dict) -> dict:
     from blur2blur.models import create_model, load_weights
 
     device = ctx["device"]
-    # Exact fp32 on the GPU: cuDNN convolutions would otherwise run in TF32 (10-bit mantissa).
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
     rows = []
     for name, arch in FIXTURES.items():
         io = torch.load(FIXTURE_DIR / f"{name}.io.pt", weights_only=True)
@@ -289,17 +300,24 @@ def section_conformance(ctx: dict) -> dict:
 
 
 def forward_configs(quick: bool) -> list[dict]:
-    """Every (model, size, dtype, memory format) of the forward sweep, in run order."""
+    """Every (model, size, dtype, memory format) of the forward sweep, in run order.
+
+    channels_last first (the layout tensor-core convolutions want) with the composed model's 1080p
+    frame rate, then the contiguous layout to show where channels_last helps: if the time cap
+    stops the sweep, it is the comparison that is lost, not a model.
+    """
     sizes = QUICK_SIZES if quick else SIZES
-    out = []
-    for key in MODELS:
-        for size in sizes:
-            for dname in DTYPES:
-                for cl in (False, True):
-                    out.append({"model": key, "size": size, "dtype": dname, "channels_last": cl})
     fps = QUICK_FPS_SIZE if quick else FPS_SIZE
-    for dname in DTYPES:  # 1080p frames per second of what users run
-        out.append({"model": "composed", "size": fps, "dtype": dname, "channels_last": True, "fps": True})
+    out = []
+    for cl in (True, False):
+        for key in MODELS:
+            for size in sizes:
+                for dname in DTYPES:
+                    out.append({"model": key, "size": size, "dtype": dname, "channels_last": cl})
+            if key == "composed" and cl:
+                for dname in DTYPES:  # 1080p frames per second of what users run
+                    out.append({"model": "composed", "size": fps, "dtype": dname, "channels_last": True,
+                                "fps": True})
     return out
 
 
@@ -456,8 +474,11 @@ def _loop_sets(parts: list[str], steps: int, quick: bool, prefix: str = "") -> l
 
 
 def section_fit(ctx: dict) -> dict:
+    import shutil
+
     quick, out = ctx["quick"], ctx["out"]
     work = out / "fit"
+    shutil.rmtree(work, ignore_errors=True)  # a rerun into the same --out would otherwise resume: nothing to do
     b, s = _demo_camera_images(work, quick)
     cmd = [sys.executable, "-m", "blur2blur.cli", "fit", "--blurry", str(b), "--sharp", str(s), "--demo-pairs",
            "--out", str(work / "run"), "--preset", "tiny", "--device", str(ctx["device"])]
@@ -480,6 +501,9 @@ def section_ddp(ctx: dict) -> dict:
     sets = _loop_sets([""], steps, quick) + ["--set", "loop.eval_every=0"]
     if quick:
         sets += ["--set", "arch.nf=8", "--set", "arch.kernel_dim=16", "--set", "val_size=128"]
+    import shutil
+
+    shutil.rmtree(out / "ddp", ignore_errors=True)  # a rerun would otherwise resume the finished runs
     runs = {}
     # nproc 1 on the device: WORLD_SIZE=1, so setup_runtime starts no process group; it checks the
     # torchrun launch and training on the device. Two processes cannot share one GPU under NCCL, so
@@ -510,8 +534,7 @@ def compile_configs(quick: bool) -> list[dict]:
 def compile_child(ctx: dict, rows_path: Path) -> None:
     """In the compile subprocess: time each compiled configuration, one JSON line each as it finishes."""
     torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    use_true_fp32()
     models = {}
     for cfg in compile_configs(ctx["quick"]):
         try:
@@ -632,6 +655,7 @@ def main() -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    use_true_fp32()
     args.out.mkdir(parents=True, exist_ok=True)
     ctx = {"device": device, "quick": args.quick, "out": args.out.resolve(),
            "compile_backend": args.compile_backend or ("eager" if args.quick else "inductor"),
