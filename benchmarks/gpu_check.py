@@ -429,8 +429,10 @@ def section_train(ctx: dict) -> dict:
                 data = {"blurry": torch.rand(b, 3, cfg.crop, cfg.crop, device=device),
                         "known": torch.rand(b, 3, cfg.crop, cfg.crop, device=device)}
                 reset_peak(device)
-                t, losses = timed(lambda: trainer.train_step(data, StepContext(next(step), rt, trainer, {}, None)),
-                                  device, warmup, repeats)
+                def one_step(data=data, rt=rt):
+                    return trainer.train_step(data, StepContext(next(step), rt, trainer, {}, None))
+
+                t, losses = timed(one_step, device, warmup, repeats)
                 row.update(s_per_step=t, it_per_s=1 / t, s_per_sample=t / b, peak_mib=peak_mib(device),
                            finite=all(bool(torch.isfinite(torch.as_tensor(v)).all()) for v in losses.values()))
                 if b == 16:
@@ -612,6 +614,8 @@ def markdown(report: dict) -> str:
                 note = f"{r['frames_per_s']:.2f} frames/s"
             if "compile_s" in r:
                 note = f"compile {r['compile_s']:.1f} s"
+            if r.get("finite") is False:  # e.g. fp16 overflow with random weights: shown, not a failure
+                note = f"NON-FINITE output {note}"
             lines.append(f"| {r['model']} | {r['size']} | {r['dtype']} | {r['channels_last']} | "
                          f"{_fmt(r.get('seconds'))} | {_fmt(r.get('peak_mib'), 5)} | {note[:100]} |")
     tr = sec.get("train", {}).get("result")
@@ -631,7 +635,8 @@ def markdown(report: dict) -> str:
     if runs:
         lines += ["", "## Subprocess runs", "", "| run | ok | exit | seconds |", "|---|---|---|---|"]
         for k, v in runs.items():
-            lines.append(f"| {k} | {v.get('ok')} | {v.get('returncode', v.get('skipped'))} | {_fmt(v.get('seconds'))} |")
+            exit_code = v.get("returncode", v.get("skipped"))
+            lines.append(f"| {k} | {v.get('ok')} | {exit_code} | {_fmt(v.get('seconds'))} |")
     return "\n".join(lines) + "\n"
 
 
