@@ -80,6 +80,22 @@ def test_quick_cpu_run_has_every_section_with_sane_values(tmp_path):
         assert title in md
 
 
+def test_device_cuda_without_an_index_gets_this_process_gpu(monkeypatch):
+    # Found preparing the GPU check: `--device cuda` (fit, kernels train) reached
+    # torch.cuda.set_device(torch.device("cuda")), which raises ValueError: it needs an index.
+    import torch
+
+    from blur2blur.train import loop
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    rt = loop.setup_runtime(loop.LoopConfig(device="cuda", amp="off"))
+    assert rt.device == torch.device("cuda", 1) and chosen == [rt.device]
+    assert loop.setup_runtime(loop.LoopConfig(device="cpu")).device == torch.device("cpu")
+
+
 def _load_script():
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     module = importlib.util.module_from_spec(spec)
