@@ -659,6 +659,8 @@ def main() -> int:
     t0 = time.perf_counter()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
+        if device.index is None:  # torch.cuda.set_device refuses a bare "cuda"
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     use_true_fp32()
     args.out.mkdir(parents=True, exist_ok=True)
