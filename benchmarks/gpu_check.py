@@ -606,7 +606,7 @@ def markdown(report: dict) -> str:
         res = sec.get(name, {}).get("result")
         if not res:
             continue
-        lines += ["", f"## {title}", "", "| model | size | dtype | channels_last | s / call | peak MiB | note |",
+        lines += ["", f"## {title}", "", "| model | size | dtype | channels_last | s / call | peak MiB (weights incl.) | note |",
                   "|---|---|---|---|---|---|---|"]
         for r in res["rows"]:
             note = r.get("error") or r.get("skipped") or ""
