@@ -68,8 +68,8 @@ FIXTURES = {
 }
 FP32_ATOL = 1e-5  # the CPU conformance tests' bound (FIXTURES.md: float32 rounding moves outputs by < 2e-6)
 # Autocast runs convolutions and matmuls with bf16/fp16 inputs (fp32 accumulation). One rounding of
-# an operand costs a relative error of u = 2^-(mantissa bits + 1): bf16 (8 bits with the implicit
-# one) u = 2^-8 = 3.9e-3, fp16 (11 bits) u = 2^-11 = 4.9e-4. Each of the ~10-40 rounding layers
+# an operand costs a relative error of up to u = 2^-p, p the significand's bits with the implicit one:
+# bf16 p = 8 (7 stored) u = 3.9e-3, fp16 p = 11 (10 stored) u = 4.9e-4. Each of the ~10-40 rounding layers
 # of these fixture networks adds such an error of the activations' scale; independent errors
 # grow like sqrt(depth) (~6 for 36 layers), and normalisation/attention amplify a few ulps. So
 # the bound is 16 u times the output's range (max - min of the reference output, at least 1):
@@ -120,7 +120,7 @@ TRAIN_REPEATS, QUICK_TRAIN_REPEATS = 5, 1
 TRAIN_WARMUP, QUICK_TRAIN_WARMUP = 1, 0  # the rehearsal checks that steps run, not their speed
 PAPER_IT_S = 1e6 / (3 * 24 * 3600)  # one million iterations in about three days on two A100s: ~3.9 it/s
 
-FIT_STEPS, FIT_TIMEOUT_S = 100, 150          # per stage: enough to pass checkpoints, eval and AMP on the GPU
+FIT_STEPS, FIT_TIMEOUT_S = 100, 150  # per stage: past the warm-up to steady steps, then each stage's eval and save
 QUICK_FIT_STEPS, QUICK_FIT_TIMEOUT_S = 2, 90
 DDP_STEPS, DDP_TIMEOUT_S = 20, 90
 QUICK_DDP_STEPS = 2
@@ -190,7 +190,7 @@ def error_text(e: BaseException) -> str:
 
 def use_true_fp32() -> None:
     # "fp32" means fp32: cuDNN convolutions would otherwise run in TF32 (10-bit mantissa) on
-    # Ampere and later, which alone misses the 1e-5 fixture bound; bf16/fp16 rows show the fast paths.
+    # Ampere and later, far coarser than the 1e-5 fixture bound; the bf16/fp16 rows show the fast paths.
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
 
@@ -610,7 +610,8 @@ def markdown(report: dict) -> str:
         res = sec.get(name, {}).get("result")
         if not res:
             continue
-        lines += ["", f"## {title}", "", "| model | size | dtype | channels_last | s / call | peak MiB (weights incl.) | note |",
+        lines += ["", f"## {title}", "",
+                  "| model | size | dtype | channels_last | s / call | peak MiB (weights incl.) | note |",
                   "|---|---|---|---|---|---|---|"]
         for r in res["rows"]:
             note = r.get("error") or r.get("skipped") or ""
