@@ -142,6 +142,10 @@ def setup_runtime(cfg: LoopConfig) -> Runtime:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if cfg.device:
         device = torch.device(cfg.device)
+        if device.type == "cuda" and device.index is None:
+            # "--device cuda": this process's GPU, as with no device given. torch.cuda.set_device
+            # and DDP's device_ids need an index; a bare "cuda" raised ValueError before training.
+            device = torch.device("cuda", local % torch.cuda.device_count())
     elif torch.cuda.is_available():
         device = torch.device("cuda", local % torch.cuda.device_count())
     else:
