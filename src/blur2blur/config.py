@@ -39,7 +39,6 @@ import enum
 import functools
 import os
 import re
-import secrets
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,8 @@ from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar, Union
 
 import yaml
+
+from blur2blur.fileio import atomic_write_text
 
 __all__ = [
     "ConfigError",
@@ -425,17 +426,7 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
         if path.read_text(encoding="utf-8") == text:
             return path
         raise FileExistsError(f"{path} already holds a different config; not overwriting it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(path, text)
 
 
 # --------------------------------------------------------------------------- comparing and help

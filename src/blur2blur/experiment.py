@@ -48,6 +48,7 @@ import torch
 
 from blur2blur.data.pairs import BlurPair
 from blur2blur.evaluate import EvalConfig, evaluate, evaluation_samples, paired_difference
+from blur2blur.fileio import atomic_write_text
 from blur2blur.fit import FitConfig, tiny_config
 from blur2blur.train.deblurrer import DeblurrerConfig
 from blur2blur.train.loop import LoopConfig
@@ -322,10 +323,7 @@ def _evaluated(path: Path, load_model: Callable[[], torch.nn.Module | None], pai
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     result = evaluate(load_model(), pairs, cfg.eval, desc=desc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(result, indent=1))
     return result
 
 

@@ -21,12 +21,13 @@ import http.client
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from blur2blur.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -234,14 +235,11 @@ def _download(entry: WeightFile, target: Path, progress: bool) -> Path:
     from tqdm.auto import tqdm
 
     request = urllib.request.Request(entry.url, headers={"User-Agent": "blur2blur"})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file lives next to the target so the final rename is atomic (same filesystem).
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
-    try:
+    # Whatever goes wrong, atomic_path never leaves a partial file behind.
+    with atomic_path(target, suffix=".part") as tmp:
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
+            with open(tmp, "xb") as out, urllib.request.urlopen(request, timeout=60) as response:
                 total = int(response.headers.get("Content-Length") or 0) or entry.size
                 with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=entry.filename,
                           disable=not progress, leave=False) as bar:
@@ -268,12 +266,8 @@ def _download(entry: WeightFile, target: Path, progress: bool) -> Path:
         if entry.sha256 is None:
             log.warning("%s: no published checksum to verify the download against; its sha256 is %s",
                         entry.name, actual)
-        os.replace(tmp, target)
-        log.info("downloaded %s to %s", entry.url, target)
-        return target
-    finally:
-        # Whatever went wrong, never leave a partial file behind.
-        tmp.unlink(missing_ok=True)
+    log.info("downloaded %s to %s", entry.url, target)
+    return target
 
 
 __all__ = [

@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from blur2blur.fileio import atomic_path
 from blur2blur.seeding import mix_seed
 from blur2blur.train.schedules import Schedule, constant
 
@@ -279,9 +280,8 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_state(run_dir: Path, step: int, trainer: Trainer, scalers: Mapping[str, torch.amp.GradScaler],
