@@ -20,7 +20,6 @@ Differences from the official code, each for a reason:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -29,6 +28,7 @@ from torch import nn
 
 from blur2blur.data.datasets import PairCrops
 from blur2blur.data.pairs import BlurPair, load_pair
+from blur2blur.data.split import split_by_scene  # noqa: F401  (its old home; kept importable)
 from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.models.kernel_wizard import KernelWizard
@@ -103,20 +103,6 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> 
 def kernel_kl(mean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """The official VAE term, summed: ``sum(mean^2 + sigma^2 - log(sigma^2) - 1)`` (no 1/2 factor)."""
     return (mean ** 2 + sigma ** 2 - torch.log(1e-8 + sigma ** 2) - 1).sum()
-
-
-# ----------------------------------------------------------------------------- data split
-
-
-def split_by_scene(pairs: Sequence[BlurPair], val_fraction: float, seed: int = 0
-                   ) -> tuple[list[BlurPair], list[BlurPair]]:
-    """(train, held-out) with whole scenes on one side only; at least one scene stays for training."""
-    scenes = sorted({p.scene or str(p.blurry) for p in pairs})
-    n_val = min(int(round(len(scenes) * val_fraction)), len(scenes) - 1) if val_fraction > 0 else 0
-    held = set(random.Random(seed).sample(scenes, n_val))
-    train = [p for p in pairs if (p.scene or str(p.blurry)) not in held]
-    val = [p for p in pairs if (p.scene or str(p.blurry)) in held]
-    return train, val
 
 
 # ----------------------------------------------------------------------------- metric

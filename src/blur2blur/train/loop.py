@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from blur2blur.devices import pick_device
 from blur2blur.fileio import atomic_path
 from blur2blur.seeding import mix_seed
 from blur2blur.train.schedules import Schedule, constant
@@ -141,12 +142,7 @@ def setup_runtime(cfg: LoopConfig) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if cfg.device:
-        device = torch.device(cfg.device)
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", local % torch.cuda.device_count())
-    else:
-        device = torch.device("cpu")
+    device = pick_device(cfg.device, local_rank=local, mps=False)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:

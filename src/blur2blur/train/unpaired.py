@@ -53,7 +53,7 @@ from torch.utils.data import Dataset
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
 from blur2blur.losses import discriminator_loss, generator_adv_loss
-from blur2blur.metrics import psnr
+from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model, spec_of
 from blur2blur.models.cyclegan import gan_init_
 from blur2blur.models.registry import IMAGE
@@ -312,11 +312,6 @@ class UnpairedDraws(Dataset):
 # ----------------------------------------------------------------------------- the trainer
 
 
-def _capped_psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    # Identical images give inf; cap so that averages and logs stay finite.
-    return min(psnr(x.clamp(0, 1), y.clamp(0, 1)), 100.0)
-
-
 class UnpairedTranslationTrainer(Trainer):
     """CycleGAN or DualGAN on crops of B (the camera's blurry images) and S (its sharp images), unpaired.
 
@@ -501,11 +496,11 @@ class UnpairedTranslationTrainer(Trainer):
         cycle, change = [], []
         for b in crops(self.val_blurry):
             fake_s = run_padded(self.g_bs, b).float().clamp(0, 1)
-            cycle.append(_capped_psnr(run_padded(self.g_sb, fake_s).float(), b))
-            change.append(_capped_psnr(fake_s, b))
+            cycle.append(capped_psnr(run_padded(self.g_sb, fake_s).float(), b))
+            change.append(capped_psnr(fake_s, b))
         if cycle:
             values.update(cycle_psnr_b=sum(cycle) / len(cycle), change_psnr_b=sum(change) / len(change))
-        cycle_s = [_capped_psnr(run_padded(self.g_bs, run_padded(self.g_sb, s).float().clamp(0, 1)).float(), s)
+        cycle_s = [capped_psnr(run_padded(self.g_bs, run_padded(self.g_sb, s).float().clamp(0, 1)).float(), s)
                    for s in crops(self.val_sharp)]
         if cycle_s:
             values["cycle_psnr_s"] = sum(cycle_s) / len(cycle_s)
