@@ -52,7 +52,7 @@ from blur2blur.fileio import atomic_write_text
 __all__ = [
     "ConfigError",
     "apply_overrides",
-    "dataclass_help",
+    "with_settings",
     "diff_configs",
     "from_dict",
     "load_config",
@@ -304,6 +304,17 @@ def apply_overrides(cfg: T, overrides: Sequence[str]) -> T:
         except ConfigError as err:
             err.set_source(source, show_key=err.show_key and err.key != key)
             raise
+    return cfg
+
+
+def with_settings(cfg: T, settings: Mapping[str, Any]) -> T:
+    """A copy of `cfg` with ``{"dotted.key": value}`` items set in order (`cfg` is not changed).
+
+    The Python-side twin of :func:`apply_overrides` (same keys, values checked the same way), so a
+    preset is a flat list of the settings it changes instead of nested ``dataclasses.replace`` calls.
+    """
+    for key, value in settings.items():
+        cfg = _set(cfg, type(cfg), key.split("."), "", value, None)
     return cfg
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from torch import nn
 
 from blur2blur import metrics
 from blur2blur.data.pairs import BlurPair, load_pair
+from blur2blur.fileio import atomic_write_text
 from blur2blur.seeding import generator
 
 FORMAT = "blur2blur-evaluation/1"
@@ -109,6 +110,18 @@ def evaluate(model: nn.Module | None, pairs: Sequence[BlurPair], cfg: EvalConfig
     return {"format": FORMAT, "config": asdict(cfg), "summary": summarise(rows), "images": rows}
 
 
+def evaluate_stored(path: str | os.PathLike, load_model: Callable[[], nn.Module | None], pairs: Sequence[BlurPair],
+                    cfg: EvalConfig | None = None, *, desc: str = "evaluate") -> dict:
+    """The evaluation stored at `path` (JSON), or a new one of ``load_model()`` (loaded only then) on
+    `pairs`, written there atomically: a rerun of an experiment scores nothing twice."""
+    path = Path(path)
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    result = evaluate(load_model(), pairs, cfg, desc=desc)
+    atomic_write_text(path, json.dumps(result, indent=1))
+    return result
+
+
 def summarise(rows: Sequence[dict]) -> dict[str, float]:
     """Means of the metrics, the mean paired gain over the input and the share of samples improved."""
     n = len(rows)
@@ -167,5 +180,5 @@ def write_evaluation(result: dict, out_dir: str | os.PathLike) -> Path:
     return out / "metrics.json"
 
 
-__all__ = ["EvalConfig", "Sample", "evaluate", "markdown_table", "paired_difference", "summarise",
+__all__ = ["EvalConfig", "Sample", "evaluate", "evaluate_stored", "markdown_table", "paired_difference", "summarise",
            "evaluation_samples", "write_evaluation"]
