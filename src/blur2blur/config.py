@@ -52,12 +52,12 @@ from blur2blur.fileio import atomic_write_text
 __all__ = [
     "ConfigError",
     "apply_overrides",
-    "with_settings",
     "diff_configs",
     "from_dict",
     "load_config",
     "save_config",
     "to_dict",
+    "with_settings",
 ]
 
 T = TypeVar("T")
@@ -460,50 +460,6 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     for k, v in data.items():
         out.update(_flatten(v, _join(prefix, str(k))))
     return out
-
-
-def dataclass_help(cls: type) -> list[tuple[str, str, str]]:
-    """``(dotted key, type, default)`` as text for every leaf field of dataclass `cls`, in field order.
-
-    Defaults are written as they would be typed after ``--set key=`` (``null``, ``true``,
-    ``[1, 2]``); fields without a default show ``(required)``.
-    """
-    if not _is_dataclass_type(cls):
-        raise TypeError(f"dataclass_help needs a dataclass type, got {cls!r}")
-    rows: list[tuple[str, str, str]] = []
-    _help_rows(cls, _MISSING, "", rows)
-    return rows
-
-
-def _help_rows(cls: type, instance: Any, prefix: str, rows: list[tuple[str, str, str]]) -> None:
-    for name, (field, tp) in _fields(cls).items():
-        key = _join(prefix, name)
-        if instance is not _MISSING:
-            default = getattr(instance, name)
-        elif field.default is not _MISSING:
-            default = field.default
-        elif field.default_factory is not _MISSING:
-            default = field.default_factory()
-        else:
-            default = _MISSING
-        section = _section_type(tp)
-        if section is not None and (default is _MISSING or isinstance(default, section)):
-            _help_rows(section, default, key, rows)
-        else:
-            rows.append((key, _type_text(tp), "(required)" if default is _MISSING else _value_text(default)))
-
-
-def _value_text(value: Any) -> str:
-    value = _plain(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(_value_text, value)) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
-    return str(value) if value != "" else "''"
 
 
 # --------------------------------------------------------------------------- type helpers

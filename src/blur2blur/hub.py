@@ -91,11 +91,6 @@ def get_entry(name: str) -> WeightFile:
         raise KeyError(f"unknown weight file {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
 
 
-def list_weights() -> list[str]:
-    """Names of all registered weight files, sorted."""
-    return sorted(REGISTRY)
-
-
 # ImageNet VGGs from torchvision (BSD-3-Clause code; weights trained by the torchvision team on
 # ImageNet-1k, whose terms restrict use to non-commercial research).
 register(WeightFile(
@@ -213,20 +208,6 @@ def fetch(name_or_entry: str | WeightFile, *, allow_download: bool = True, progr
     return _download(entry, target, progress)
 
 
-def fetch_url(url: str, sha256: str | None, *, filename: str | None = None, allow_download: bool = True,
-              progress: bool = True) -> Path:
-    """:func:`fetch` for a file that is not registered: `url` and its `sha256` (full or prefix).
-
-    `filename` defaults to the last part of the URL path. ``sha256=None`` accepts any content
-    (with a warning that names the hash of what was downloaded).
-    """
-    name = filename or Path(urllib.parse.urlparse(url).path).name
-    if not name:
-        raise ValueError(f"cannot tell a file name from {url!r}; pass filename=")
-    return fetch(WeightFile(name=name, url=url, sha256=sha256, filename=name), allow_download=allow_download,
-                 progress=progress)
-
-
 def _size_hint(entry: WeightFile) -> str:
     return f" ({entry.size / 1e6:.0f} MB)" if entry.size else ""
 
@@ -279,9 +260,7 @@ __all__ = [
     "cache_dir",
     "cached_path",
     "fetch",
-    "fetch_url",
     "get_entry",
-    "list_weights",
     "offline",
     "register",
     "sha256_file",
