@@ -136,7 +136,7 @@ class PerceptualLoss(nn.Module):
     ``variant="pixel"``: no feature network, the paper's reduction on the pixels themselves
     (multi-scale L1). Not the paper's loss: it is for machines without the VGG19 weights (the
     offline demo); with the translator starting at the identity it keeps G close to y without
-    the drift that random features cause (../shared notes).
+    the drift that random features cause.
     """
 
     def __init__(self, variant: Literal["paper", "reference", "pixel"] = "paper", weights: str = "imagenet"):

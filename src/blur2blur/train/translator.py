@@ -9,7 +9,7 @@ Signals that say whether training works (logged every step, evaluated on held-ou
 
 * ``d_acc``: the discriminator's accuracy on K vs G(B). Stuck near 0.5, D cannot tell the
   sets apart and G has no target; ``d_warmup`` steps train D alone with G at the identity
-  first (see ../shared notes: a CPU-scale trial failed exactly there);
+  first (a CPU-scale trial failed exactly there without it);
 * ``drift_psnr``: PSNR(G(y), y). It falls as G changes images; a fast fall with a silent D
   means the reconstruction term, not the blur, is steering G.
 """
