@@ -39,7 +39,7 @@ def deblur(
     """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run."""
     from blur2blur import assets
     from blur2blur.models import CheckpointError, load_any
-    from blur2blur.pipeline import deblur_files
+    from blur2blur.deblur_files import deblur_files
 
     if example:
         if inputs:
