@@ -25,6 +25,7 @@ from torch import nn
 from blur2blur import metrics
 from blur2blur.data.pairs import BlurPair, load_pair
 from blur2blur.fileio import atomic_write_text
+from blur2blur.ops import centre_crop
 from blur2blur.seeding import generator
 
 FORMAT = "blur2blur-evaluation/1"
@@ -110,6 +111,39 @@ def evaluate(model: nn.Module | None, pairs: Sequence[BlurPair], cfg: EvalConfig
     return {"format": FORMAT, "config": asdict(cfg), "summary": summarise(rows), "images": rows}
 
 
+@torch.no_grad()
+def paired_crop_psnrs(model: nn.Module, pairs: Sequence[BlurPair],
+                      produce: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                      *, size: int | None = 256, sharp_mode: str = "middle") -> tuple[list[float], list[float]]:
+    """A trainer's held-out check: (PSNRs of the model's outputs, PSNRs of the baseline), one per pair.
+
+    Each pair is read (centre crops of `size`; None: whole images) and ``produce(blurry, sharp)``,
+    both ``(3, H, W)`` in [0, 1], returns ``(output, reference, baseline)``: PSNR(output, reference)
+    and PSNR(baseline, reference) are recorded. `model` runs in eval mode and is put back after.
+    """
+    if not pairs:
+        raise ValueError("no pairs to evaluate on")
+    was_training = model.training
+    model.eval()
+    ours, base = [], []
+    for pair in pairs:
+        blurry, sharp = load_pair(pair, sharp_mode)
+        if size:
+            blurry, sharp = centre_crop(blurry, size), centre_crop(sharp, size)
+        out, reference, baseline = produce(blurry, sharp)
+        ours.append(metrics.psnr(out, reference))
+        base.append(metrics.psnr(baseline, reference))
+    model.train(was_training)
+    return ours, base
+
+
+def gain_summary(ours: Sequence[float], base: Sequence[float]) -> dict[str, float]:
+    """Mean gain in dB of `ours` over `base` (paired PSNRs), the share of pairs improved and their count."""
+    n = len(ours)
+    return {"gain_db": (sum(ours) - sum(base)) / n, "improved": sum(a > b for a, b in zip(ours, base)) / n,
+            "pairs": float(n)}
+
+
 def evaluate_stored(path: str | os.PathLike, load_model: Callable[[], nn.Module | None], pairs: Sequence[BlurPair],
                     cfg: EvalConfig | None = None, *, desc: str = "evaluate") -> dict:
     """The evaluation stored at `path` (JSON), or a new one of ``load_model()`` (loaded only then) on
@@ -180,5 +214,5 @@ def write_evaluation(result: dict, out_dir: str | os.PathLike) -> Path:
     return out / "metrics.json"
 
 
-__all__ = ["EvalConfig", "Sample", "evaluate", "evaluate_stored", "markdown_table", "paired_difference", "summarise",
+__all__ = ["EvalConfig", "Sample", "evaluate", "evaluate_stored", "gain_summary", "markdown_table", "paired_crop_psnrs", "paired_difference", "summarise",
            "evaluation_samples", "write_evaluation"]
