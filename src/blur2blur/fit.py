@@ -61,6 +61,12 @@ def tiny_config() -> FitConfig:
 PRESETS: dict[str, Callable[[], FitConfig]] = {"paper": paper_config, "tiny": tiny_config}
 
 
+def stage_presets(stage: str) -> dict[str, Callable]:
+    """One stage's presets ("kernels", "deblurrer" or "translator"), each as the fit preset of that name
+    sets the stage: a stage trained alone (``blur2blur translator train --preset tiny``) matches ``fit``."""
+    return {name: (lambda make=make: getattr(make(), stage)) for name, make in PRESETS.items()}
+
+
 @dataclass
 class FitInputs:
     blurry: Sequence[Path]
@@ -167,4 +173,4 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     return final
 
 
-__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "train_stage"]
+__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "stage_presets", "train_stage"]

@@ -15,12 +15,6 @@ translator_app = typer.Typer(no_args_is_help=True, help="Train the blur translat
 app.add_typer(translator_app, name="translator")
 
 
-def _presets():
-    from blur2blur.fit import PRESETS
-
-    return {name: (lambda make=make: make().translator) for name, make in PRESETS.items()}
-
-
 @translator_app.command("train")
 def train_cmd(
     blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders or globs."),
@@ -39,12 +33,13 @@ def train_cmd(
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import expand_inputs
     from blur2blur.data.split import heldout_tail
+    from blur2blur.fit import stage_presets
     from blur2blur.hub import DownloadError
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.train.loop import setup_runtime
     from blur2blur.train.translator import TranslatorTrainer
 
-    cfg = resolve_config(_presets(), preset, config, set_, device, show_config)
+    cfg = resolve_config(stage_presets("translator"), preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
     try:
         b = [str(p) for p in expand_inputs(blurry)]
