@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_kernels import write_blur_pairs
+from helpers import write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets

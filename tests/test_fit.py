@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_kernels import write_blur_pairs
+from helpers import write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets
@@ -57,7 +57,7 @@ def test_fit_then_deblur_run(tmp_path):
 
 
 def test_fit_takes_videos_for_b_and_s(tmp_path):
-    from test_video import make_video
+    from helpers import make_video
 
     from blur2blur.cli import app
 

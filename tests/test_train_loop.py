@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 
 import pytest
 import torch
@@ -26,6 +25,7 @@ from blur2blur.train.loop import (
     train,
 )
 from blur2blur.train.schedules import constant_then_linear, cosine_restarts
+from helpers import free_port, quiet_loop
 
 
 class NoisyLine(Dataset):
@@ -69,9 +69,7 @@ class ToyTrainer(Trainer):
 
 
 def _cfg(**kw) -> LoopConfig:
-    base = dict(steps=8, batch_size=4, num_workers=0, log_every=1, checkpoint_every=4, eval_every=0,
-                image_every=0, tensorboard=False, progress=False)
-    return LoopConfig(**{**base, **kw})
+    return quiet_loop(**{"steps": 8, "checkpoint_every": 4, **kw})
 
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -168,12 +166,6 @@ def test_amp_on_cpu_is_refused():
 # ----------------------------------------------------------------------------- DDP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, world: int, port: int, run_dir: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
@@ -187,7 +179,7 @@ def _ddp_worker(rank: int, world: int, port: int, run_dir: str, out: str) -> Non
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for k in r0["weights"]:
         torch.testing.assert_close(r0["weights"][k], r1["weights"][k], rtol=0, atol=0)  # replicas agree

@@ -14,19 +14,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from blur2blur.devices import pick_device  # noqa: F401  (also importable from here, as before)
 from blur2blur.models.registry import IMAGE, MULTISCALE, spec_of
 from blur2blur.ops import pad_to_multiple
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """`requested` if given ("cpu", "cuda", "cuda:1", "mps"), else the best available device."""
-    if requested:
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _size_rule(model: nn.Module) -> tuple[int, str, str]:

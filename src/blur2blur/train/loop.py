@@ -39,6 +39,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from blur2blur.devices import pick_device
+from blur2blur.fileio import atomic_path
 from blur2blur.seeding import mix_seed
 from blur2blur.train.schedules import Schedule, constant
 
@@ -140,16 +142,7 @@ def setup_runtime(cfg: LoopConfig) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if cfg.device:
-        device = torch.device(cfg.device)
-        if device.type == "cuda" and device.index is None:
-            # "--device cuda": this process's GPU, as with no device given. torch.cuda.set_device
-            # and DDP's device_ids need an index; a bare "cuda" raised ValueError before training.
-            device = torch.device("cuda", local % torch.cuda.device_count())
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", local % torch.cuda.device_count())
-    else:
-        device = torch.device("cpu")
+    device = pick_device(cfg.device, local_rank=local, mps=False)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
@@ -283,9 +276,8 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_state(run_dir: Path, step: int, trainer: Trainer, scalers: Mapping[str, torch.amp.GradScaler],

@@ -9,7 +9,7 @@ Signals that say whether training works (logged every step, evaluated on held-ou
 
 * ``d_acc``: the discriminator's accuracy on K vs G(B). Stuck near 0.5, D cannot tell the
   sets apart and G has no target; ``d_warmup`` steps train D alone with G at the identity
-  first (see ../shared notes: a CPU-scale trial failed exactly there);
+  first (a CPU-scale trial failed exactly there without it);
 * ``drift_psnr``: PSNR(G(y), y). It falls as G changes images; a fast fall with a silent D
   means the reconstruction term, not the blur, is steering G.
 """
@@ -29,7 +29,7 @@ from blur2blur.data.curriculum import Curriculum
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
 from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_loss, gradient_penalty
-from blur2blur.metrics import psnr
+from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model
 from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, list_checkpoints
@@ -122,7 +122,7 @@ def init_identity(net: torch.nn.Module) -> torch.nn.Module:
 
 def drift_psnr(out: torch.Tensor, y: torch.Tensor) -> float:
     """PSNR(G(y), y) in dB, capped at 100 (the identity would give infinity)."""
-    return min(psnr(out.clamp(0, 1), y), 100.0)
+    return capped_psnr(out, y)   # y: an image of B, in [0, 1] already
 
 
 def _accuracy(real: Sequence[torch.Tensor], fake: Sequence[torch.Tensor]) -> float:
