@@ -45,7 +45,8 @@ from blur2blur.data import camera_sim
 from blur2blur.data.images import expand_inputs, read_image, write_image
 from blur2blur.data.pairs import find_pairs
 from blur2blur.evaluate import EvalConfig, evaluate, paired_difference
-from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train_and_save
+from blur2blur.train.loop import list_checkpoints, setup_runtime, train_and_save
+from blur2blur.train.translator import CHANCE_ACCURACY
 
 MOTION = ("exposure", "subframes", "trajectory_steps", "momentum", "acceleration", "translation",
           "translation_units", "rotation", "rotation_centre")
@@ -61,8 +62,7 @@ CAMERAS = {
 }
 RUNGS = {"a": "K = the camera's sharp images S", "b": "K = known blur on B's scenes",
          "c": "K = known blur on S's scenes", "d": "K = the kernel extractor's"}
-IDENTITY_DRIFT_DB = 60.0
-CHANCE = 0.6
+IDENTITY_DRIFT_DB = 60.0   # drift PSNR(G(y), y) above this: G is still the identity
 
 
 def log(msg: str) -> None:
@@ -329,8 +329,10 @@ def report(args) -> dict:
                 continue
             last = points[-1]
             acc = max((p["d_acc_b_vs_k"] or 0) for p in points)
-            verdict = ("failed: D at chance" if acc < CHANCE else
-                       "failed: G stayed at the identity" if last["drift_test"] > IDENTITY_DRIFT_DB else "learned")
+            verdict = ("failed: D at chance, G had no target" if acc < CHANCE_ACCURACY else
+                       "failed: G stayed at the identity" if last["drift_test"] > IDENTITY_DRIFT_DB else
+                       "failed: G moved but D' does worse on it" if last["d_psnr"] < -0.01 else
+                       "no gain" if not last["gap_closed"] or last["gap_closed"] <= 0 else "learned")
             cam["rungs"][rung] = {"curve": points, "verdict": verdict}
             gap = last["gap_closed"]
             lines.append(f"| {rung} | {RUNGS[rung]} | {acc:.2f} | {last['drift_test']:.1f} dB | {last['psnr']:.2f} | "
