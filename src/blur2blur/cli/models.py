@@ -69,7 +69,7 @@ def deblur(
     if example:
         _report_example(result, out)
     if result.failed:
-        typer.secho(f"{len(result.failed)} file(s) could not be read:", fg=typer.colors.YELLOW, err=True)
+        typer.secho(f"{len(result.failed)} file(s) could not be deblurred:", fg=typer.colors.YELLOW, err=True)
         for _path, reason in result.failed:
             typer.echo(f"  {reason}", err=True)
         raise typer.Exit(1)
