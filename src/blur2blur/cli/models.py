@@ -103,8 +103,13 @@ def models() -> None:
 
 @app.command()
 def inspect(path: Path = typer.Argument(..., help="A weight file (ours or official).")) -> None:
-    """Say what a weight file holds: its format, the architecture and configuration it fits."""
-    from blur2blur.models import CheckpointError, identify_weights, read_state_dict
+    """Say what a weight file holds: its format, the architecture and configuration it fits.
+
+    Exits 1 when the file cannot be loaded: no known architecture fits, its header does not
+    match its tensors, or some weights are NaN/Inf.
+    """
+    from blur2blur.models import CheckpointError, check_header, identify_weights, non_finite_tensors, \
+        read_state_dict
 
     try:
         sd, meta = read_state_dict(path)
@@ -114,15 +119,27 @@ def inspect(path: Path = typer.Argument(..., help="A weight file (ours or offici
     typer.echo(f"file:       {path}\nformat:     {meta['format']}"
                + ("  (the 'module.' prefix was stripped)" if meta["prefix_stripped"] else "")
                + f"\ntensors:    {len(sd)}  ({n_params:,} values)")
+    problems = []
+    bad = non_finite_tensors(sd)
+    if bad:
+        problems.append(f"{len(bad)} tensor(s) hold NaN or infinite values ({', '.join(bad[:5])}"
+                        + (", ..." if len(bad) > 5 else "") + "): damaged weights, refused on load")
     if "header" in meta:
         typer.echo("header:     " + json.dumps(meta["header"], indent=2).replace("\n", "\n            "))
-        return
-    found = identify_weights(sd)
-    if not found:
-        typer.echo("fits:       no known architecture")
+        try:
+            check_header(path, meta["header"], sd)
+        except CheckpointError as e:
+            problems.append(str(e))
+    else:
+        found = identify_weights(sd)
+        if not found:
+            problems.append("fits no known architecture")
+        for name, args in found:
+            typer.echo(f"fits:       {name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+    for problem in problems:
+        typer.secho(f"problem:    {problem}", fg=typer.colors.RED)
+    if problems:
         raise typer.Exit(1)
-    for name, args in found:
-        typer.echo(f"fits:       {name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
 
 
 @app.command()
