@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blur2blur.config import limits
 from blur2blur.data.known_blur import TransferConfig
 from blur2blur.train import deblurrer as deblurrer_mod
 from blur2blur.train import kernels as kernels_mod
@@ -36,7 +37,7 @@ class FitConfig:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     deblurrer: DeblurrerConfig = field(default_factory=DeblurrerConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
-    heldout_fraction: float = 0.1   # of B, for the translator's held-out signals
+    heldout_fraction: float = field(default=0.1, metadata=limits(minimum=0, below=1))  # of B, for held-out signals
 
 
 def paper_config() -> FitConfig:
@@ -100,6 +101,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     """Run the missing stages into `run_dir`; return the composed model's path."""
     from blur2blur.config import to_dict
     from blur2blur.data.curriculum import score_images
+    from blur2blur.data.images import is_partial
     from blur2blur.data.known_blur import transfer_to_folder
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
@@ -131,7 +133,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         extractor = load_any(extractor_path, arch="kernel_wizard")
         transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
                            extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
-        known = sorted(p for p in k_dir.glob("*.png"))
+        known = sorted(p for p in k_dir.glob("*.png") if not is_partial(p))  # not a write cut short
     # 3. the deblurrer D'
     deblurrer_path = train_stage(
         "deblurrer", cfg.deblurrer,

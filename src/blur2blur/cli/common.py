@@ -76,17 +76,43 @@ def resolve_config(presets: dict, preset: str, config, overrides, device: str | 
 
 
 _RESUMABLE_CHANGES = ("loop.steps", "loop.device", "loop.progress")
+# Settings that do not change what a finished run wrote (its result is the same without them).
+_NOT_IN_RESULT = ("loop.device", "loop.progress", "loop.tensorboard", "loop.num_workers", "loop.log_every")
+
+
+def _finished_with(out, cfg) -> list[str] | None:
+    """The settings in which the model at `out` differs from `cfg` ([] when it is this run's result),
+    or None when `out` is not a blur2blur checkpoint that records its config."""
+    from blur2blur.config import diff_configs, to_dict
+    from blur2blur.models import CheckpointError, read_state_dict
+
+    try:
+        _, meta = read_state_dict(out)
+    except (CheckpointError, OSError):
+        return None
+    recorded = meta.get("header", {}).get("info", {}).get("config")
+    if not isinstance(recorded, dict):
+        return None
+    return [k for k in diff_configs(recorded, to_dict(cfg)) if k not in _NOT_IN_RESULT]
 
 
 def prepare_run(out, run_dir, cfg):
-    """Refuse an existing `out`; check that a run folder being resumed has the same settings.
+    """Check `out` and the run folder before any work: a finished `out` of the same settings ends the
+    command with success (rerunning a finished command is not an error), any other existing `out` is
+    refused; a run folder being resumed must hold the same settings.
 
     Returns ``(run_dir, record)``: call ``record()`` on the main process to save the config.
     """
     from blur2blur.config import diff_configs, load_config, save_config
 
     if out.exists():
-        fail(f"{out} exists; refusing to overwrite it (choose another --out)")
+        differs = _finished_with(out, cfg)
+        if differs == []:
+            typer.echo(f"{out} already holds the result of this training (same settings); nothing to do")
+            raise typer.Exit(0)
+        why = f"holds a model trained with other settings ({', '.join(differs)})" if differs else \
+            "is not a model this command wrote"
+        fail(f"{out} exists and {why}; refusing to overwrite it (choose another --out)")
     run_dir = run_dir or out.with_name(out.stem + "-run")
     saved = run_dir / "config.yaml"
     if saved.exists():
