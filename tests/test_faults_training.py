@@ -195,3 +195,31 @@ def test_rerunning_a_finished_kernels_train_is_success_and_changes_nothing(pairs
     (tmp_path / "other.safetensors").write_bytes(b"not a model")
     res = cli(*args[:-6], "--out", tmp_path / "other.safetensors", *args[-4:])
     assert res.exit_code == 2 and "is not a model this command wrote" in res.output
+
+
+# --------------------------------------------------------------------------- 8. devices this machine lacks
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "bogus"], "--device: unknown device 'bogus'"),
+    (["--set", "loop.device=bogus"], "loop.device: unknown device 'bogus'"),
+    (["--device", "cuda:7"], "--device: device 'cuda:7'"),
+])
+def test_training_commands_refuse_devices_before_any_work(pairs, tmp_path, args, message):
+    root, _, _ = pairs
+    res = cli("kernels", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors", *TINY_SETTINGS,
+              *args)
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_refuses_a_nested_device(tmp_path):
+    res = cli("fit", "--blurry", tmp_path, "--sharp", tmp_path, "--out", tmp_path / "run", "--preset", "tiny",
+              "--set", "translator.loop.device=bogus")
+    assert res.exit_code == 2 and "translator.loop.device: unknown device 'bogus'" in res.output, res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_setup_runtime_names_the_device():
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        setup_runtime(LoopConfig(device="gpu0"))

@@ -67,12 +67,37 @@ def resolve_config(presets: dict, preset: str, config, overrides, device: str | 
             cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, device=device))
     except ConfigError as e:
         fail(str(e))
+    check_devices(cfg, device)
     if show:
         import yaml
 
         typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         raise typer.Exit(0)
     return cfg
+
+
+def check_devices(cfg, device: str | None = None) -> None:
+    """Fail with a message for `device` or any ``loop.device`` of `cfg` (nested sections too) that this
+    machine does not have, before any data is read."""
+    import dataclasses
+
+    from blur2blur.inference import pick_device
+
+    wanted = [("--device", device)] if device else []
+    sections = [("", cfg)]
+    while sections:
+        prefix, section = sections.pop()
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                sections.append((f"{prefix}{f.name}.", value))
+            elif f.name == "device" and isinstance(value, str) and prefix.endswith("loop."):
+                wanted.append((f"{prefix}device", value))
+    for key, name in wanted:
+        try:
+            pick_device(name)
+        except ValueError as e:
+            fail(f"{key}: {e}")
 
 
 _RESUMABLE_CHANGES = ("loop.steps", "loop.device", "loop.progress")

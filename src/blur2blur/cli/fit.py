@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, resolve_config, training_pairs
+from blur2blur.cli.common import PAIRS_HELP, app, check_devices, fail, resolve_config, training_pairs
 
 
 @app.command()
@@ -48,6 +48,7 @@ def fit(
         cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
             for part in ("kernels", "deblurrer", "translator")})
+    check_devices(cfg, device)
     def gather(items: list[str], name: str) -> list[Path]:
         # Videos are decoded once into OUT/frames/<name>/ (frames already there are kept).
         files = expand_inputs(items, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)

@@ -139,12 +139,17 @@ def keep_freed_memory() -> bool:
 
 
 def setup_runtime(cfg: LoopConfig) -> Runtime:
-    """Start DDP if launched by ``torchrun`` (``WORLD_SIZE`` > 1), pick the device and AMP mode."""
+    """Start DDP if launched by ``torchrun`` (``WORLD_SIZE`` > 1), pick the device and AMP mode.
+
+    Raises ValueError for a ``cfg.device`` that is unknown or absent (e.g. cuda on a CPU build).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if cfg.device:
-        device = torch.device(cfg.device)
+        from blur2blur.inference import pick_device
+
+        device = pick_device(cfg.device)  # ValueError naming a device this machine does not have
     elif torch.cuda.is_available():
         device = torch.device("cuda", local % torch.cuda.device_count())
     else:
