@@ -254,3 +254,33 @@ def test_suffix_cannot_leave_the_output_folder(tiny_model, photos, tmp_path, suf
 def test_a_clash_folder_named_dotdot_cannot_leave_the_output_folder(tmp_path):
     with pytest.raises(ValueError, match="would leave the output folder"):
         plan_outputs([tmp_path / "a" / ".." / "x.png", tmp_path / "b" / "x.png"], tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- 11. reruns of finished commands
+
+
+def test_rerunning_convert_is_success_and_a_different_target_is_refused(tmp_path):
+    from conftest import FIXTURE_DIR
+
+    src = FIXTURE_DIR / "restormer_small.ckpt.pth"
+    target = tmp_path / "r.safetensors"
+    assert runner.invoke(app, ["convert", str(src), str(target)]).exit_code == 0
+    stamp = target.stat().st_mtime_ns
+    result = runner.invoke(app, ["convert", str(src), str(target)])
+    assert result.exit_code == 0 and "already holds restormer_small.ckpt.pth converted" in result.output
+    assert target.stat().st_mtime_ns == stamp
+    save_checkpoint(create_model("nafnet", width=8, enc_blk_nums=[1], dec_blk_nums=[1], middle_blk_num=1),
+                    tmp_path / "other.safetensors")
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "other.safetensors")])
+    assert result.exit_code == 2 and "refusing to overwrite" in result.output
+
+
+def test_rerunning_simulate_is_success_and_other_settings_are_refused(photos, tmp_path):
+    args = ["simulate", str(photos), "--out", str(tmp_path / "sim"), "--camera", "gopro_like"]
+    assert runner.invoke(app, args).exit_code == 0
+    stamp = (tmp_path / "sim" / "blur" / "a.png").stat().st_mtime_ns
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sim" / "blur" / "a.png").stat().st_mtime_ns == stamp
+    result = runner.invoke(app, [*args, "--seed", "4"])
+    assert result.exit_code == 2 and "refusing to write over them" in result.output

@@ -153,10 +153,28 @@ def convert(
 
     try:
         net = load_any(source, arch=arch)
+        if target.exists() and _same_weights(net, target):
+            typer.echo(f"{target} already holds {source.name} converted; nothing to do")
+            return
         save_checkpoint(net, target, info={"converted_from": source.name})
     except (CheckpointError, FileNotFoundError, FileExistsError, KeyError) as e:
         _fail(str(e))
     typer.echo(f"wrote {target} ({net.arch_name})")
+
+
+def _same_weights(net, path: Path) -> bool:
+    """Whether `path` is our checkpoint of `net`'s architecture, arguments and exact weights."""
+    import torch
+
+    from blur2blur.models import CheckpointError, load_any
+
+    try:
+        other = load_any(path)
+    except (CheckpointError, OSError, KeyError):
+        return False
+    mine, theirs = net.state_dict(), other.state_dict()
+    return (other.arch_name, other.arch_args) == (net.arch_name, net.arch_args) and mine.keys() == theirs.keys() \
+        and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 @app.command()
