@@ -107,6 +107,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
     from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.validate import validate_fit_inputs
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -114,6 +115,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     if final.exists():
         _log(f"{final} exists: nothing to do")
         return final
+    inputs = validate_fit_inputs(inputs, cfg, run)  # bad images, missing VGG weights, a full disk: now
 
     # 1. the kernel extractor F and 2. the known-blur set K (or K as given)
     if inputs.known_set is not None:
