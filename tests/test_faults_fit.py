@@ -67,7 +67,8 @@ def test_a_set_left_empty_is_refused(camera, pairs, tmp_path):
 
 def test_pairs_smaller_than_the_training_crop_are_skipped(camera, pairs, tmp_path):
     b, s = camera
-    with pytest.warns(UserWarning, match=r"(?s)known-blur pairs P: skipping 2 of 2 .*160x160 is smaller than the 256px"):
+    skipped = r"(?s)known-blur pairs P: skipping 2 of 2 .*160x160 is smaller than the 256px"
+    with pytest.warns(UserWarning, match=skipped):
         with pytest.raises(ValueError, match="no usable image left in the known-blur pairs P"):
             validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg("deblurrer.crop=256"), tmp_path / "run")
     # a given deblurrer and K: the pairs are not trained on, so not checked

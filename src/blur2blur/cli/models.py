@@ -25,8 +25,9 @@ def deblur(
                                        "(e.g. nafnet vs nafnet_local); see `blur2blur models`."),
     example: bool = typer.Option(False, "--example", help="Deblur the example images shipped with the package "
                                  "and report PSNR against their sharp originals."),
-    tile: Optional[int] = typer.Option(None, help="Process large images in tiles of this many pixels "
-                                       "(bounded memory), e.g. 512."),
+    tile: Optional[int] = typer.Option(None, help="Process images in tiles of this many pixels, e.g. 512 "
+                                       "(default: tiles chosen from the memory available, smaller ones if "
+                                       "memory still runs out)."),
     tile_overlap: int = typer.Option(32, help="Overlap between tiles in pixels, blended linearly."),
     suffix: str = typer.Option("", help="Appended to each output file name, e.g. _deblurred."),
     ext: Optional[str] = typer.Option(None, help="Output extension, e.g. .png (default: the input's)."),

@@ -591,8 +591,8 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     image is the decoded JPEG, stored losslessly. ``out_dir/manifest.json`` (written last) holds the camera
     config, the seed, `sharp` and each image's record plus its photo. A folder whose manifest says it
     was finished from the same photos and settings is returned as it is (a rerun is not an error).
-    Refuses (FileExistsError) any other folder that already holds blur/ or sharp/ unless `overwrite`, which replaces same-named files and leaves
-    others (with a warning). Raises ValueError when two photos share a stem or an output would land on an
+    Refuses (FileExistsError) any other folder that already holds blur/ or sharp/ unless `overwrite`,
+    which replaces same-named files and leaves others (with a warning). Raises ValueError when two photos share a stem or an output would land on an
     input. Returns `out_dir`.
     """
     from blur2blur.data.images import expand_inputs, read_image, write_image
@@ -641,7 +641,8 @@ def _finished_camera_folder(out: Path, camera: CameraConfig, seed: int, sharp: s
         return False
     return (done.get("format") == _MANIFEST_FORMAT and done.get("kind") == "camera"
             and done.get("camera") == json.loads(json.dumps(camera.to_dict())) and done.get("seed") == int(seed)
-            and done.get("sharp") == sharp and [r.get("photo") for r in done.get("images", [])] == [str(f) for f in files]
+            and done.get("sharp") == sharp
+            and [r.get("photo") for r in done.get("images", [])] == [str(f) for f in files]
             and all((out / d / f"{f.stem}.png").is_file() for f in files for d in ("blur", "sharp")))
 
 
