@@ -592,8 +592,8 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     config, the seed, `sharp` and each image's record plus its photo. A folder whose manifest says it
     was finished from the same photos and settings is returned as it is (a rerun is not an error).
     Refuses (FileExistsError) any other folder that already holds blur/ or sharp/ unless `overwrite`,
-    which replaces same-named files and leaves others (with a warning). Raises ValueError when two photos share a stem or an output would land on an
-    input. Returns `out_dir`.
+    which replaces same-named files and leaves others (with a warning). Raises ValueError when two
+    photos share a stem or an output would land on an input. Returns `out_dir`.
     """
     from blur2blur.data.images import expand_inputs, read_image, write_image
 
