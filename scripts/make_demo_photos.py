@@ -1,6 +1,6 @@
-"""Make the bundled demo photographs (``src/blur2blur/assets/photos``) from the shared photo set.
+"""Make the bundled demo photographs (``src/blur2blur/assets/photos``) from a folder of source photographs.
 
-    python scripts/make_demo_photos.py --photos ../shared/data/photos
+    python scripts/make_demo_photos.py --photos PHOTOS_DIR
 
 Each photo is resized so that its short side is 288 pixels (Lanczos; 512x288 for the 16:9
 originals), enough for 256-pixel training crops, and stored as WebP at quality 88
@@ -19,7 +19,7 @@ SHORT_SIDE, QUALITY = 288, 88
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=Path, default=Path("../shared/data/photos"))
+    ap.add_argument("--photos", type=Path, required=True, help="folder of the source photographs (.webp)")
     ap.add_argument("--out", type=Path, default=Path("src/blur2blur/assets/photos"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

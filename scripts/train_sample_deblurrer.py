@@ -1,6 +1,6 @@
 """Train the small sample deblurrer and the example images shipped in ``blur2blur/assets``.
 
-    python scripts/train_sample_deblurrer.py --photos ../shared/data/photos --minutes 20
+    python scripts/train_sample_deblurrer.py --photos PHOTOS_DIR --minutes 20
 
 What it does (all on CPU, seeded):
 1. loads the photographs, downscales them by 2 (area), holds out three scenes as examples;
@@ -79,7 +79,8 @@ def psnr_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=Path, default=Path("../shared/data/photos"))
+    ap.add_argument("--photos", type=Path, help="folder of the source photographs (.webp); not needed with "
+                    "--known-camera")
     ap.add_argument("--out", type=Path, default=Path("src/blur2blur/assets"))
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--batch", type=int, default=8)
@@ -101,6 +102,8 @@ def main() -> None:
         train = [load_photo(p, 1) for p in split_demo_photos()[0] if p not in test and p.name not in EXAMPLES]
         held = {p.stem: load_photo(p, 1) for p in sorted(test)}
     else:
+        if args.photos is None:
+            ap.error("--photos is required (unless --known-camera)")
         files = sorted(p for p in args.photos.glob("*.webp"))
         train = [load_photo(p) for p in files if p.name not in EXAMPLES]
         held = {EXAMPLES[p.name]: load_photo(p) for p in files if p.name in EXAMPLES}

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from blur2blur.config import (
     ConfigError,
     apply_overrides,
-    dataclass_help,
     diff_configs,
     from_dict,
     load_config,
     save_config,
     to_dict,
+    with_settings,
 )
 
 
@@ -351,22 +351,14 @@ def test_diff_configs():
     assert diff_configs(to_dict(a), b) == diff_configs(a, b)  # a saved config read back as plain data
 
 
-def test_dataclass_help_lists_leaves():
-    rows = dataclass_help(Cfg)
-    assert [key for key, _, _ in rows] == [
-        "name", "steps", "amp", "norm",
-        "optim.lr", "optim.betas", "optim.kind",
-        "data.root", "data.crop", "data.scales", "data.max_images",
-        "loss_weights", "resume", "milestones",
-    ]  # fmt: skip
-    table = {key: (tp, default) for key, tp, default in rows}
-    assert table["optim.lr"] == ("float", "0.0002")
-    assert table["optim.betas"] == ("tuple[float, float]", "[0.5, 0.999]")
-    assert table["optim.kind"] == ("'adam' | 'adamw' | 'sgd'", "adam")
-    assert table["norm"] == ("'batch' | 'instance'", "instance")
-    assert table["data.root"] == ("Path", "data/gopro")
-    assert table["data.max_images"] == ("int | None", "null")
-    assert table["amp"] == ("bool", "false")
-    assert table["loss_weights"] == ("dict[str, float]", "{l1: 1.0, gan: 0.01}")
-    assert table["milestones"] == ("tuple[int, ...]", "[500, 800]")
-    assert dataclass_help(Required)[0] == ("root", "Path", "(required)")
+def test_with_settings_sets_dotted_keys_like_set():
+    base = Cfg()
+    cfg = with_settings(base, {"optim.lr": 1e-3, "data": {"crop": 64}, "loss_weights.gan": 0.5, "steps": 7})
+    assert (cfg.optim.lr, cfg.data.crop, cfg.data.scales, cfg.steps) == (1e-3, 64, [1, 2], 7)
+    assert cfg.loss_weights == {"l1": 1.0, "gan": 0.5}
+    assert base.optim.lr == 2e-4 and base.data.crop == 256   # the base is not changed
+    assert cfg == apply_overrides(base, ["optim.lr=1e-3", "data={crop: 64}", "loss_weights.gan=0.5", "steps=7"])
+    with pytest.raises(ConfigError, match="optim.lrr"):
+        with_settings(base, {"optim.lrr": 1.0})
+    with pytest.raises(ConfigError, match="steps"):
+        with_settings(base, {"steps": "many"})

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_kernels import write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets
 from blur2blur.models import load_checkpoint
 from blur2blur.train.deblurrer import DeblurrerConfig, DeblurrerTrainer, deblur_psnr
 from blur2blur.train.loop import LoopConfig, setup_runtime, train
+from helpers import quiet_loop, write_blur_pairs
 
 SMALL_NAFNET = {"width": 8, "enc_blk_nums": [1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1]}
 
@@ -24,9 +24,7 @@ def pairs(tmp_path_factory):
 
 
 def cfg_for(arch, args, loss, steps=60, lr=1e-3):
-    loop = LoopConfig(steps=steps, batch_size=4, num_workers=0, log_every=1, checkpoint_every=1000, eval_every=0,
-                      image_every=0, tensorboard=False, progress=False)
-    return DeblurrerConfig(arch=arch, arch_args=args, loss=loss, crop=64, lr=lr, val_size=128, loop=loop)
+    return DeblurrerConfig(arch=arch, arch_args=args, loss=loss, crop=64, lr=lr, val_size=128, loop=quiet_loop(steps))
 
 
 def test_nafnet_psnr_loss_training_improves_held_out_psnr(pairs, tmp_path):

@@ -15,7 +15,6 @@ from blur2blur.data.camera_look import JpegProfile, apply_jpeg
 from blur2blur.data.degradations import (
     DEGRADATIONS,
     BSRGANConfig,
-    DegradedCrops,
     RSBlurConfig,
     SyntheticMotionConfig,
     bsrgan_degrade,
@@ -101,7 +100,7 @@ def test_shifted_copies_kernel_averages_shifts():
     x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     k = shifted_copies_kernel(torch.tensor([[0.0, -2.0], [0.0, 0.0], [0.0, 2.0]]))
     assert k.shape[-1] % 2 == 1 and abs(float(k.sum()) - 1) < 1e-6
-    from blur2blur.data.degradations import _convolve
+    from blur2blur.ops import convolve_per_image as _convolve
 
     y = _convolve(x, k[None])[0]
     mean = (x[0].roll(2, -1) + x[0] + x[0].roll(-2, -1)) / 3  # away from the borders
@@ -239,15 +238,3 @@ def test_degrade_dataset_layout_manifest_and_refusal(tmp_path):
     degrade_dataset(photos[:1], out, "synthetic", overwrite=True)  # allowed when asked
     with pytest.raises(ValueError, match="unknown degradation"):
         degrade_dataset(photos, tmp_path / "other", "nope")
-
-
-@pytest.mark.parametrize("name", ["bsrgan", "rsblur"])
-def test_degraded_crops_feed_a_paired_trainer(name):
-    ds = DegradedCrops(demo_photos()[:3], 48, name, seed=1)
-    item = ds[7]
-    assert set(item) == {"sharp", "blurry"}
-    assert item["sharp"].shape == item["blurry"].shape == (3, 48, 48)
-    torch.testing.assert_close(ds[7]["blurry"], item["blurry"], rtol=0, atol=0)
-    assert not torch.equal(ds[8]["sharp"], item["sharp"])
-    batch = torch.utils.data.default_collate([ds[0], ds[1]])
-    assert batch["blurry"].shape == (2, 3, 48, 48)

@@ -16,10 +16,11 @@ from blur2blur.cli import app
 from blur2blur.data import images as images_mod
 from blur2blur.data.images import ImageReadError, expand_inputs, partial_path, read_image, write_image
 from blur2blur.data.video import VideoWriter
-from blur2blur.inference import auto_tile, bytes_per_pixel, pick_device
+from blur2blur.deblur_files import deblur_files, plan_outputs
+from blur2blur.devices import pick_device
+from blur2blur.inference import auto_tile, bytes_per_pixel
 from blur2blur.models import create_model, save_checkpoint
 from blur2blur.models.registry import _REGISTRY, IMAGE, ModelSpec
-from blur2blur.pipeline import deblur_files, plan_outputs
 
 runner = CliRunner()
 
@@ -185,12 +186,12 @@ def test_bytes_per_pixel_grows_with_the_network_width():
 
 
 def test_large_images_are_tiled_from_the_memory_available(scaled, tmp_path, monkeypatch):
-    import blur2blur.pipeline as pipeline
+    import blur2blur.deblur_files as deblur_files_mod
 
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(tmp_path / "big.png")
     model = scaled()
     per_pixel = bytes_per_pixel(model)
-    monkeypatch.setattr(pipeline, "available_memory", lambda device: int(per_pixel * 2 * 160 * 160))
+    monkeypatch.setattr(deblur_files_mod, "available_memory", lambda device: int(per_pixel * 2 * 160 * 160))
     result = deblur_files(model, [tmp_path / "big.png"], tmp_path / "out", show_progress=False)
     assert [p.name for p in result.written] == ["big.png"]
     assert max(max(s) for s in model.seen) <= 160 and len(model.seen) > 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from test_fit import TINY
-from test_kernels import write_blur_pairs
+from helpers import FIT_TINY as TINY
+from helpers import write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets, validate
@@ -81,13 +81,17 @@ def test_missing_vgg_weights_fail_now_when_offline(camera, pairs, tmp_path, monk
     monkeypatch.setenv("BLUR2BLUR_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch"))
     monkeypatch.setenv("BLUR2BLUR_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="vgg19 weights are not in the cache"):
-        validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg("translator.vgg_weights=imagenet"), tmp_path / "run")
+    paper = "translator.perceptual=paper"  # the tiny preset's lowpass term needs no weights
+    with pytest.raises(OfflineError, match="(?s)vgg19 weights are not in the cache.*translator.perceptual=lowpass"):
+        validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg("translator.vgg_weights=imagenet", paper),
+                            tmp_path / "run")
     validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg("translator.vgg_weights=imagenet",
                                                          "translator.perceptual=pixel"), tmp_path / "run")
-    with pytest.raises(ValueError, match="translator.vgg_weights: .*nope.pth: no such file"):
-        validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg(f"translator.vgg_weights={tmp_path / 'nope.pth'}"),
-                            tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="translator.vgg_weights: .*nope.pth: no such file"):
+        validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg(f"translator.vgg_weights={tmp_path / 'nope.pth'}",
+                                                             paper), tmp_path / "run")
+    validate_fit_inputs(FitInputs(b, s, pairs, []), _cfg("translator.vgg_weights=imagenet",
+                                                         "translator.perceptual=lowpass"), tmp_path / "run")
 
 
 def test_too_little_disk_is_refused_with_the_numbers(camera, pairs, tmp_path, monkeypatch):

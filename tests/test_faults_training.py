@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from test_cli_kernels import TINY_SETTINGS, cli
-from test_kernels import write_blur_pairs
-from test_train_loop import ToyTrainer, _cfg, _weights
+from helpers import KERNELS_TINY as TINY_SETTINGS
+from helpers import ToyTrainer, cli, write_blur_pairs
+from helpers import toy_loop as _cfg
+from helpers import weights_of as _weights
 
 from blur2blur import assets
 from blur2blur.config import ConfigError, check_limits, load_config

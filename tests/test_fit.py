@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_kernels import write_blur_pairs
+from helpers import FIT_TINY, write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets
@@ -10,14 +10,7 @@ from blur2blur.data.images import read_image, write_image
 from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
 from blur2blur.models import load_checkpoint
 
-TINY = ["--preset", "tiny"]
-for part in ("kernels", "deblurrer", "translator"):
-    TINY += ["--set", f"{part}.loop.steps=2", "--set", f"{part}.loop.num_workers=0", "--set",
-             f"{part}.loop.batch_size=2", "--set", f"{part}.loop.tensorboard=false"]
-TINY += ["--set", "kernels.arch.nf=8", "--set", "kernels.arch.kernel_dim=16", "--set", "kernels.val_size=128",
-         "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64", "--set", "translator.vgg_weights=random",
-         "--set", "translator.crop=96", "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
-         "--set", "translator.arch_args={num_res: 1, base_channel: 8}"]
+TINY = FIT_TINY  # fit's tiny preset, cut to a few steps (helpers)
 
 
 def test_fit_then_deblur_run(tmp_path):
@@ -57,7 +50,7 @@ def test_fit_then_deblur_run(tmp_path):
 
 
 def test_fit_takes_videos_for_b_and_s(tmp_path):
-    from test_video import make_video
+    from helpers import make_video
 
     from blur2blur.cli import app
 
@@ -97,3 +90,27 @@ def test_fit_with_a_given_known_set_needs_no_extractor(tmp_path):
     assert res.exit_code == 2 and "not both" in res.output
     res = CliRunner().invoke(app, [*args, "--known-set", str(tmp_path / "B" / "0.png")])
     assert res.exit_code == 2 and "--blurry and --known-set" in res.output
+
+
+def test_fit_refuses_a_content_term_without_its_weights_before_any_stage(tmp_path, monkeypatch):
+    # The paper's VGG19 term offline, with nothing in the caches: refused at once, naming the file and
+    # the offline option, before the extractor (stage 1) has written anything.
+    from blur2blur.cli import app
+
+    monkeypatch.setenv("BLUR2BLUR_OFFLINE", "1")
+    monkeypatch.setenv("BLUR2BLUR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    photos = assets.demo_photos()
+    write_blur_pairs(tmp_path / "P", photos[:2], size=160)
+    for i, p in enumerate(photos[2:4]):
+        write_image(read_image(p)[0][:, :128, :160], tmp_path / "B" / f"{i}.png")
+        write_image(read_image(p)[0][:, 100:228, :160], tmp_path / "S" / f"{i}.png")
+    drop = TINY.index("translator.vgg_weights=random")
+    args = TINY[:drop - 1] + TINY[drop + 1:]  # the setting and its --set
+    res = CliRunner().invoke(app, ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "S"),
+                                   "--known-pairs", str(tmp_path / "P"), "--out", str(tmp_path / "run"), *args,
+                                   "--set", "translator.perceptual=paper"])
+    assert res.exit_code == 2, res.output
+    assert "vgg19" in res.output and str(tmp_path / "cache") in res.output
+    assert "translator.perceptual=lowpass" in res.output
+    assert not (tmp_path / "run" / "extractor-run").exists() and not (tmp_path / "run" / "extractor.safetensors").exists()

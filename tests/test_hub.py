@@ -82,8 +82,8 @@ def test_download_then_cached(server, cache):
     assert _leftovers(cache) == ["weights.pth"]
 
 
-def test_prefix_checksum_and_fetch_url(server, cache):
-    path = hub.fetch_url(f"{server}/weights.pth", SHA[:8], progress=False)
+def test_prefix_checksum(server, cache):
+    path = hub.fetch(_entry(f"{server}/weights.pth", SHA[:8]), progress=False)
     assert path == cache / "weights.pth" and hub.sha256_file(path) == SHA
 
 
@@ -153,7 +153,7 @@ def test_unverified_download_warns(server, cache, caplog):
 
 
 def test_registry():
-    assert {"vgg19", "vgg16"} <= set(hub.list_weights())
+    assert {"vgg19", "vgg16"} <= set(hub.REGISTRY)
     vgg19 = hub.get_entry("vgg19")
     assert vgg19.url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
     assert vgg19.sha256.startswith("dcbb9e9d") and vgg19.filename == "vgg19-dcbb9e9d.pth"

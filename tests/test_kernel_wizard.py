@@ -146,6 +146,8 @@ def test_apply_kernel_padded():
 
 
 def test_encode_padded_and_chain():
+    from blur2blur.data.known_blur import reblur
+
     model = _small()
     g = torch.Generator().manual_seed(0)
     sharp, known_s = torch.rand(1, 3, 60, 90, generator=g), torch.rand(1, 3, 60, 90, generator=g)
@@ -153,7 +155,7 @@ def test_encode_padded_and_chain():
     with torch.no_grad():
         mean, sigma = model.encode_padded(known_s, known_b)
         assert mean.shape == (1, 32, 2, 2) and not sigma.any()  # 256x256 canvas; woVAE sigma is zero
-        out = model.blur_like(sharp, known_s, known_b)
+        out = reblur(model, sharp, known_s, known_b)   # the method's chain: F's kernel of the pair on sharp
     assert out.shape == sharp.shape
 
 

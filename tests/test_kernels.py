@@ -10,9 +10,7 @@ import torch
 
 from blur2blur import assets
 from blur2blur.data.demo import write_known_pairs
-from blur2blur.data.images import read_image, write_image
 from blur2blur.data.pairs import BlurPair, find_pairs
-from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
 from blur2blur.models import load_any
 from blur2blur.train.kernels import (
     ExtractorArch,
@@ -25,18 +23,9 @@ from blur2blur.train.kernels import (
     split_by_scene,
 )
 from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train
+from helpers import quiet_loop, write_blur_pairs
 
 TINY = ExtractorArch(nf=8, front_RBs=1, back_RBs=1, kernel_dim=16, n_blocks=0)
-
-
-def write_blur_pairs(root, photos, size=192, length=21):
-    """(blur/, sharp/) crops of the bundled photos, blurred by one horizontal line kernel."""
-    kernel = motion_kernel(length, 0.0, 0.0)[None]
-    for p in photos:
-        sharp = read_image(p)[0][:, :size, :size]
-        write_image(sharp, root / "sharp" / f"{p.stem}.png")
-        write_image(blur_with_kernels(sharp[None], kernel)[0], root / "blur" / f"{p.stem}.png")
-    return find_pairs(root, "folders")
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +36,7 @@ def pairs(tmp_path_factory):
 
 
 def tiny_cfg(steps: int, **kw) -> KernelTrainConfig:
-    loop = LoopConfig(steps=steps, batch_size=4, num_workers=0, log_every=1, checkpoint_every=1000, eval_every=0,
-                      image_every=0, tensorboard=False, progress=False)
-    base = dict(arch=TINY, crop=128, lr=2e-3, periods=[steps], val_size=128, loop=loop)
+    base = dict(arch=TINY, crop=128, lr=2e-3, periods=[steps], val_size=128, loop=quiet_loop(steps))
     return KernelTrainConfig(**{**base, **kw})
 
 

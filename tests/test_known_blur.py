@@ -10,11 +10,9 @@ from PIL import Image
 
 from blur2blur import assets
 from blur2blur.data.camera_look import estimate_noise
-from blur2blur.data.datasets import PairCrops
 from blur2blur.data.images import read_image, write_image
 from blur2blur.data.known_blur import (
     MANIFEST,
-    OnTheFlyKnownBlur,
     TransferConfig,
     apply_kernel_tiled,
     load_manifest,
@@ -170,15 +168,3 @@ def test_camera_noise_is_topped_up_not_doubled(data, tmp_path):
     k_noise = estimate_noise([read_image(p)[0] for p in sorted((tmp_path / "K").glob("*.png"))]).std_at(0.5)
     assert res.look.noise.std_at(0.5) == pytest.approx(0.03, rel=0.25)
     assert k_noise == pytest.approx(s_noise, rel=0.15)  # K already had the camera's noise: nothing added
-
-
-def test_on_the_fly_known_blur(data):
-    pairs, _ = data
-    otf = OnTheFlyKnownBlur(small_wizard(), PairCrops(pairs, 128, seed=0))
-    sharp = torch.rand(3, 3, 128, 128)
-    a = otf(sharp, torch.Generator().manual_seed(5))
-    b = otf(sharp, torch.Generator().manual_seed(5))
-    assert a.shape == sharp.shape and a.min() >= 0 and a.max() <= 1 and not a.requires_grad
-    torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match="must match|crops are"):
-        otf(torch.rand(1, 3, 96, 96), torch.Generator().manual_seed(5))

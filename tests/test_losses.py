@@ -14,6 +14,7 @@ from blur2blur.losses import (
     discriminator_loss,
     generator_adv_loss,
     gradient_penalty,
+    lowpass_content_loss,
     multiscale_perceptual_loss,
 )
 
@@ -143,3 +144,100 @@ def test_pixel_reconstruction_is_multiscale_l1_by_hand():
     assert not list(PerceptualLoss("pixel").parameters())
     with pytest.raises(ValueError, match="pixel"):
         PerceptualLoss("pixels")
+
+
+def _texture(seed: int = 0, size: int = 64) -> torch.Tensor:
+    """A photo-like test image: smooth colour layout plus fine texture, (1, 3, size, size) in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=size, mode="bilinear")
+    return (0.7 * coarse + 0.3 * torch.rand(1, 3, size, size, generator=g)).clamp(0, 1)
+
+
+def _pyramid(x: torch.Tensor) -> list[torch.Tensor]:
+    from blur2blur.train.translator import input_scales
+
+    return input_scales(x)
+
+
+def test_lowpass_content_by_hand_on_a_constant_offset():
+    # A constant difference d survives any normalised low-pass unchanged: sqrt(d^2 + eps^2) - eps per scale.
+    outs = [torch.full((1, 3, s, s), 0.3) for s in (8, 16, 32)]
+    tgts = [torch.full((1, 3, s, s), 0.2) for s in (8, 16, 32)]
+    expected = math.sqrt(0.1 ** 2 + 0.01 ** 2) - 0.01
+    assert lowpass_content_loss(outs, tgts, eps=0.01).item() == pytest.approx(expected, rel=1e-5)
+    assert PerceptualLoss("lowpass", sigma=2.0, eps=0.01)(outs, tgts).item() == pytest.approx(expected, rel=1e-5)
+    assert lowpass_content_loss(tgts, tgts).item() == 0.0
+
+
+def test_lowpass_content_is_a_gaussian_low_pass_with_sigma_halved_per_coarser_scale():
+    from kornia.filters import gaussian_blur2d
+
+    x, y = _pyramid(_texture(1)), _pyramid(_texture(2))
+    eps = 0.05
+    expected = []
+    for k, (a, b) in enumerate(zip(x, y)):
+        s = 4.0 / 2 ** (2 - k)
+        r = math.ceil(3 * s)
+        d = gaussian_blur2d(a - b, (2 * r + 1, 2 * r + 1), (s, s), border_type="reflect")
+        expected.append((torch.sqrt(d * d + eps * eps) - eps).mean())
+    assert lowpass_content_loss(x, y, sigma=4.0, eps=eps).item() == pytest.approx(
+        torch.stack(expected).mean().item(), rel=1e-6)
+
+
+def test_lowpass_content_charges_the_high_band_at_its_own_rate():
+    # A pixel checkerboard is all high band: the low band alone does not see it; with high_weight w it
+    # costs w times the Charbonnier penalty of the pattern itself.
+    checker = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1
+    tgts = [torch.full((1, 3, s, s), 0.5) for s in (8, 16, 32)]
+    outs = [t + checker[:t.shape[-2], :t.shape[-1]] for t in tgts]
+    assert lowpass_content_loss(outs, tgts, sigma=4.0).item() < 1e-3
+    charb = math.sqrt(0.1 ** 2 + 0.002 ** 2) - 0.002
+    assert lowpass_content_loss(outs, tgts, sigma=4.0, high_weight=0.2).item() == pytest.approx(0.2 * charb, rel=0.02)
+
+
+def test_lowpass_content_lets_blur_change_but_not_colour_or_layout():
+    # A motion blur changes the image about as much in L1 as a small colour cast; the content term
+    # must charge the blur far less than the colour cast and a shift of the layout.
+    from blur2blur.data.synthetic import blur_with_kernels
+
+    sharp = _texture(3, 96)
+    kernel = torch.zeros(1, 9, 9)
+    kernel[0, 4, :] = 1 / 9  # 9-px horizontal motion
+    blurred = blur_with_kernels(sharp, kernel)
+    l1_blur = (blurred - sharp).abs().mean().item()
+    cast = (sharp + torch.tensor([l1_blur, 0.0, -l1_blur]).view(1, 3, 1, 1) * 1.5).clamp(0, 1)
+    shifted = torch.roll(sharp, shifts=(12, 12), dims=(2, 3))
+
+    def content(x):
+        return lowpass_content_loss(_pyramid(x), _pyramid(sharp)).item()
+
+    assert content(blurred) < 0.25 * content(cast)
+    assert content(blurred) < 0.25 * content(shifted)
+    pixel = PerceptualLoss("pixel")
+    assert pixel(_pyramid(blurred), _pyramid(sharp)).item() > 0.5 * pixel(_pyramid(cast), _pyramid(sharp)).item()
+
+
+def test_lowpass_content_is_smooth_at_zero_where_l1_is_not():
+    # Near the identity the content term's gradient vanishes with the difference (so the start of
+    # training does not pin G there); pixel L1's keeps its size whatever the difference.
+    y = _pyramid(_texture(4))
+    sizes = {}
+    for delta in (1e-2, 1e-4):
+        outs = [(t + delta * torch.randn(t.shape, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
+                for t in y]
+        for name, fn in (("lowpass", lambda o: lowpass_content_loss(o, y)),
+                         ("pixel", lambda o: PerceptualLoss("pixel")(o, y))):
+            grads = torch.autograd.grad(fn(outs), outs)
+            sizes[name, delta] = sum(g.abs().sum() for g in grads).item()
+    assert sizes["lowpass", 1e-4] < 0.02 * sizes["lowpass", 1e-2]
+    assert sizes["pixel", 1e-4] == pytest.approx(sizes["pixel", 1e-2], rel=0.05)
+
+
+def test_lowpass_content_rejects_bad_settings():
+    x = _pyramid(_texture(5))
+    with pytest.raises(ValueError, match="scales"):
+        lowpass_content_loss(x[:2], x)
+    with pytest.raises(ValueError, match="eps"):
+        lowpass_content_loss(x, x, eps=0.0)
+    with pytest.raises(ValueError, match="lowpass"):
+        PerceptualLoss("low-pass")

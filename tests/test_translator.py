@@ -10,7 +10,7 @@ import torch
 from blur2blur import assets
 from blur2blur.data.images import read_image, write_image
 from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
-from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train
+from blur2blur.train.loop import list_checkpoints, setup_runtime, train
 from blur2blur.train.translator import (
     TranslatorConfig,
     TranslatorTrainer,
@@ -19,6 +19,7 @@ from blur2blur.train.translator import (
     input_scales,
     load_discriminator,
 )
+from helpers import free_port, quiet_loop
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,8 @@ def sets(tmp_path_factory):
 
 
 def tiny(steps: int, **kw) -> TranslatorConfig:
-    loop = LoopConfig(steps=steps, batch_size=2, num_workers=0, log_every=1, checkpoint_every=1000, eval_every=0,
-                      image_every=0, tensorboard=False, progress=False)
     base = dict(arch_args={"num_res": 1, "base_channel": 8}, disc_ndf=8, crop=96, vgg_weights="random",
-                val_images=2, loop=loop)
+                val_images=2, loop=quiet_loop(steps, batch_size=2))
     return TranslatorConfig(**{**base, **kw})
 
 
@@ -164,9 +163,8 @@ def _ddp_translator(rank, port, sets, out):
 
 def test_ddp_two_processes_keep_g_and_d_in_sync(sets, tmp_path):
     import torch.multiprocessing as mp
-    from test_train_loop import _free_port
 
-    mp.spawn(_ddp_translator, args=(_free_port(), sets, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_translator, args=(free_port(), sets, str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for net in ("translator", "discriminator"):
         for key, v in r0[net].items():
@@ -208,8 +206,9 @@ def test_cli_never_falls_back_to_random_vgg(sets, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     b, k = sets
     res = CliRunner().invoke(app, ["translator", "train", "--blurry", b[0], "--known", k[0], "--out",
-                                   str(tmp_path / "g.safetensors"), *TINY_CLI])
+                                   str(tmp_path / "g.safetensors"), *TINY_CLI, "--set", "perceptual=paper"])
     assert res.exit_code == 2 and "vgg19" in res.output.lower(), res.output
+    assert "perceptual=lowpass" in res.output and not (tmp_path / "g-run" / "checkpoints").exists()
 
 
 def test_tensorboard_image_grids_show_b_g_of_b_and_k(sets, tmp_path):
@@ -227,3 +226,4 @@ def test_tensorboard_image_grids_show_b_g_of_b_and_k(sets, tmp_path):
     assert {"B", "G(B)", "K"} <= {t.split("/")[0] for t in tags}
     shown = [t for t in tags if t.startswith("G(B)")]
     assert len(acc.Images(shown[0])) == 2  # one grid per step
+

@@ -5,19 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from blur2blur.data.video import VideoReadError, VideoWriter, extract_frames, read_frames, video_info
-
-
-def make_video(path, n=6, h=48, w=64, fps=12):
-    with VideoWriter(path, fps, w, h) as vw:
-        for i in range(n):
-            frame = torch.zeros(3, h, w)
-            frame[:, :, : (i + 1) * w // n] = 0.8  # a bar that grows: frames are told apart
-            vw.write(frame)
-    return path
+from helpers import make_video
 
 
 def test_round_trip_keeps_size_rate_and_frames(tmp_path):

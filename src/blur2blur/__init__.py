@@ -4,7 +4,7 @@ Public entry points:
 
 - :mod:`blur2blur.models` — every network, ``create_model``, ``load_weights``, ``load_checkpoint``
 - :mod:`blur2blur.inference` — ``restore(model, x, tile=...)`` on any image size
-- :mod:`blur2blur.pipeline` — ``deblur_files(model, inputs, out_dir)``
+- :mod:`blur2blur.deblur_files` — ``deblur_files(model, inputs, out_dir)`` (images, folders, videos)
 - :mod:`blur2blur.data` — image reading and writing
 - :mod:`blur2blur.metrics` — PSNR
 """

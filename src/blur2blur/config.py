@@ -45,7 +45,6 @@ import enum
 import functools
 import os
 import re
-import secrets
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -54,17 +53,19 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
+from blur2blur.fileio import atomic_write_text
+
 __all__ = [
     "ConfigError",
     "apply_overrides",
     "check_limits",
-    "dataclass_help",
     "diff_configs",
     "from_dict",
     "limits",
     "load_config",
     "save_config",
     "to_dict",
+    "with_settings",
 ]
 
 T = TypeVar("T")
@@ -363,6 +364,17 @@ def apply_overrides(cfg: T, overrides: Sequence[str]) -> T:
     return cfg
 
 
+def with_settings(cfg: T, settings: Mapping[str, Any]) -> T:
+    """A copy of `cfg` with ``{"dotted.key": value}`` items set in order (`cfg` is not changed).
+
+    The Python-side twin of :func:`apply_overrides` (same keys, values checked the same way), so a
+    preset is a flat list of the settings it changes instead of nested ``dataclasses.replace`` calls.
+    """
+    for key, value in settings.items():
+        cfg = _set(cfg, type(cfg), key.split("."), "", value, None)
+    return cfg
+
+
 def _set(node: Any, tp: Any, parts: list[str], prefix: str, value: Any, raw: str | None) -> Any:
     """`node` (of type `tp`, below `prefix`) with the entry at `parts` replaced by `value`."""
     name, rest = parts[0], parts[1:]
@@ -482,17 +494,7 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
         if path.read_text(encoding="utf-8") == text:
             return path
         raise FileExistsError(f"{path} already holds a different config; not overwriting it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(path, text)
 
 
 # --------------------------------------------------------------------------- comparing and help
@@ -515,50 +517,6 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     for k, v in data.items():
         out.update(_flatten(v, _join(prefix, str(k))))
     return out
-
-
-def dataclass_help(cls: type) -> list[tuple[str, str, str]]:
-    """``(dotted key, type, default)`` as text for every leaf field of dataclass `cls`, in field order.
-
-    Defaults are written as they would be typed after ``--set key=`` (``null``, ``true``,
-    ``[1, 2]``); fields without a default show ``(required)``.
-    """
-    if not _is_dataclass_type(cls):
-        raise TypeError(f"dataclass_help needs a dataclass type, got {cls!r}")
-    rows: list[tuple[str, str, str]] = []
-    _help_rows(cls, _MISSING, "", rows)
-    return rows
-
-
-def _help_rows(cls: type, instance: Any, prefix: str, rows: list[tuple[str, str, str]]) -> None:
-    for name, (field, tp) in _fields(cls).items():
-        key = _join(prefix, name)
-        if instance is not _MISSING:
-            default = getattr(instance, name)
-        elif field.default is not _MISSING:
-            default = field.default
-        elif field.default_factory is not _MISSING:
-            default = field.default_factory()
-        else:
-            default = _MISSING
-        section = _section_type(tp)
-        if section is not None and (default is _MISSING or isinstance(default, section)):
-            _help_rows(section, default, key, rows)
-        else:
-            rows.append((key, _type_text(tp), "(required)" if default is _MISSING else _value_text(default)))
-
-
-def _value_text(value: Any) -> str:
-    value = _plain(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(_value_text, value)) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
-    return str(value) if value != "" else "''"
 
 
 # --------------------------------------------------------------------------- type helpers

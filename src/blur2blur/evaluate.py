@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from torch import nn
 
 from blur2blur import metrics
 from blur2blur.data.pairs import BlurPair, load_pair
+from blur2blur.fileio import atomic_write_text
+from blur2blur.ops import centre_crop
 from blur2blur.seeding import generator
 
 FORMAT = "blur2blur-evaluation/1"
@@ -109,6 +111,51 @@ def evaluate(model: nn.Module | None, pairs: Sequence[BlurPair], cfg: EvalConfig
     return {"format": FORMAT, "config": asdict(cfg), "summary": summarise(rows), "images": rows}
 
 
+@torch.no_grad()
+def paired_crop_psnrs(model: nn.Module, pairs: Sequence[BlurPair],
+                      produce: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                      *, size: int | None = 256, sharp_mode: str = "middle") -> tuple[list[float], list[float]]:
+    """A trainer's held-out check: (PSNRs of the model's outputs, PSNRs of the baseline), one per pair.
+
+    Each pair is read (centre crops of `size`; None: whole images) and ``produce(blurry, sharp)``,
+    both ``(3, H, W)`` in [0, 1], returns ``(output, reference, baseline)``: PSNR(output, reference)
+    and PSNR(baseline, reference) are recorded. `model` runs in eval mode and is put back after.
+    """
+    if not pairs:
+        raise ValueError("no pairs to evaluate on")
+    was_training = model.training
+    model.eval()
+    ours, base = [], []
+    for pair in pairs:
+        blurry, sharp = load_pair(pair, sharp_mode)
+        if size:
+            blurry, sharp = centre_crop(blurry, size), centre_crop(sharp, size)
+        out, reference, baseline = produce(blurry, sharp)
+        ours.append(metrics.psnr(out, reference))
+        base.append(metrics.psnr(baseline, reference))
+    model.train(was_training)
+    return ours, base
+
+
+def gain_summary(ours: Sequence[float], base: Sequence[float]) -> dict[str, float]:
+    """Mean gain in dB of `ours` over `base` (paired PSNRs), the share of pairs improved and their count."""
+    n = len(ours)
+    return {"gain_db": (sum(ours) - sum(base)) / n, "improved": sum(a > b for a, b in zip(ours, base)) / n,
+            "pairs": float(n)}
+
+
+def evaluate_stored(path: str | os.PathLike, load_model: Callable[[], nn.Module | None], pairs: Sequence[BlurPair],
+                    cfg: EvalConfig | None = None, *, desc: str = "evaluate") -> dict:
+    """The evaluation stored at `path` (JSON), or a new one of ``load_model()`` (loaded only then) on
+    `pairs`, written there atomically: a rerun of an experiment scores nothing twice."""
+    path = Path(path)
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    result = evaluate(load_model(), pairs, cfg, desc=desc)
+    atomic_write_text(path, json.dumps(result, indent=1))
+    return result
+
+
 def summarise(rows: Sequence[dict]) -> dict[str, float]:
     """Means of the metrics, the mean paired gain over the input and the share of samples improved."""
     n = len(rows)
@@ -167,5 +214,5 @@ def write_evaluation(result: dict, out_dir: str | os.PathLike) -> Path:
     return out / "metrics.json"
 
 
-__all__ = ["EvalConfig", "Sample", "evaluate", "markdown_table", "paired_difference", "summarise",
+__all__ = ["EvalConfig", "Sample", "evaluate", "evaluate_stored", "gain_summary", "markdown_table", "paired_crop_psnrs", "paired_difference", "summarise",
            "evaluation_samples", "write_evaluation"]

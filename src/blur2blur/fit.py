@@ -12,7 +12,8 @@ an interrupted stage resumes from its own checkpoints):
 5. ``translator.safetensors`` - G, trained on B against K;
 6. ``blur2blur.safetensors`` - the composed model D'(G(x)), what ``blur2blur deblur --run`` uses.
 
-``config.yaml`` records the settings; a run folder made with other settings is refused.
+``config.yaml`` records the settings; a run folder made with other settings is refused
+(:func:`blur2blur.runs.check_settings`: only the stages' steps, device and progress bar may change).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def tiny_config() -> FitConfig:
     # lambda_grad stays the paper's 0.005. The reference code's 1e-4 lets a small D separate K from B far
     # sooner, but on few scenes it does so by scene content, not blur, and G then learns a colour shift
     # (BENCHMARKS.md, "What the discriminator learns").
+    # The offline low-pass content term: runs without the VGG19 file and, unlike pixel L1, lets G leave the
+    # identity (losses.lowpass_content_loss).
     tr = TranslatorConfig(arch_args={"num_res": 2, "base_channel": 16}, disc_ndf=32, crop=128, d_warmup=50,
+                          perceptual="lowpass",
                           hold_steps=300, decay_steps=300, curriculum_widen_at=150,
                           loop=LoopConfig(steps=600, batch_size=4, num_workers=1, log_every=10,
                                           checkpoint_every=200, eval_every=200, image_every=200))
@@ -59,6 +63,12 @@ def tiny_config() -> FitConfig:
 
 
 PRESETS: dict[str, Callable[[], FitConfig]] = {"paper": paper_config, "tiny": tiny_config}
+
+
+def stage_presets(stage: str) -> dict[str, Callable]:
+    """One stage's presets ("kernels", "deblurrer" or "translator"), each as the fit preset of that name
+    sets the stage: a stage trained alone (``blur2blur translator train --preset tiny``) matches ``fit``."""
+    return {name: (lambda make=make: getattr(make(), stage)) for name, make in PRESETS.items()}
 
 
 @dataclass
@@ -98,11 +108,16 @@ def train_stage(name: str, cfg_part, make_trainer: Callable, out: Path, run: Pat
 
 
 def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Path:
-    """Run the missing stages into `run_dir`; return the composed model's path."""
+    """Run the missing stages into `run_dir`; return the composed model's path.
+
+    Raises ValueError when `run_dir` holds a run made with other settings.
+    """
+    from blur2blur import runs
     from blur2blur.config import to_dict
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import is_partial
     from blur2blur.data.known_blur import transfer_to_folder
+    from blur2blur.data.split import heldout_tail
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
@@ -110,12 +125,15 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.validate import validate_fit_inputs
 
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    final = run / "blur2blur.safetensors"
+    runs.check_settings(run, cfg)
+    runs.record_settings(run, cfg)
+    final = run / runs.COMPOSED
     if final.exists():
         _log(f"{final} exists: nothing to do")
         return final
-    inputs = validate_fit_inputs(inputs, cfg, run)  # bad images, missing VGG weights, a full disk: now
+    # Before hours of stages 1-4: bad images, a full disk, and the translator's reconstruction term's
+    # weights (train.translator.require_content_weights: offline without them, refused) are found now.
+    inputs = validate_fit_inputs(inputs, cfg, run)
 
     # 1. the kernel extractor F and 2. the known-blur set K (or K as given)
     if inputs.known_set is not None:
@@ -128,9 +146,9 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         extractor_path = train_stage(
             "extractor", cfg.kernels,
             lambda rt: kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt),
-            Path(inputs.extractor) if inputs.extractor else run / "extractor.safetensors", run,
+            Path(inputs.extractor) if inputs.extractor else run / runs.EXTRACTOR, run,
             message="stage 1/6: training the blur-kernel extractor")
-        k_dir = run / "K"
+        k_dir = run / runs.KNOWN_SET
         _log("stage 2/6: known-blur set K")
         extractor = load_any(extractor_path, arch="kernel_wizard")
         transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
@@ -140,20 +158,18 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     deblurrer_path = train_stage(
         "deblurrer", cfg.deblurrer,
         lambda rt: deblurrer_mod.DeblurrerTrainer(cfg.deblurrer, inputs.known_train, inputs.known_heldout, rt),
-        Path(inputs.deblurrer) if inputs.deblurrer else run / "deblurrer.safetensors", run,
+        Path(inputs.deblurrer) if inputs.deblurrer else run / runs.DEBLURRER, run,
         message="stage 3/6: training the deblurrer D'")
     # 4. blur degree of B
     _log("stage 4/6: blur degree of the camera's blurry images")
-    blurry = [str(p) for p in inputs.blurry]
-    n_held = int(len(blurry) * cfg.heldout_fraction) if len(blurry) >= 10 else 0
-    train_b, held_b = blurry[:len(blurry) - n_held], blurry[len(blurry) - n_held:]
-    scores = score_images(train_b, run / "blur_scores.json")
+    train_b, held_b = heldout_tail([str(p) for p in inputs.blurry], cfg.heldout_fraction)
+    scores = score_images(train_b, run / runs.BLUR_SCORES)
     # 5. the translator G
     translator_path = train_stage(
         "translator", cfg.translator,
         lambda rt: TranslatorTrainer(cfg.translator, train_b, [str(p) for p in known], rt, val_blurry=held_b or train_b,
                                      val_known=[str(p) for p in known[::-1]], blur_scores=scores),
-        run / "translator.safetensors", run, message="stage 5/6: training the blur translator G")
+        run / runs.TRANSLATOR, run, message="stage 5/6: training the blur translator G")
     # 6. D'(G(x))
     _log("stage 6/6: composing D'(G(x))")
     model = ComposedDeblurrer.from_parts(load_checkpoint(translator_path), load_any(deblurrer_path))
@@ -166,4 +182,4 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     return final
 
 
-__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "train_stage"]
+__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "stage_presets", "train_stage"]

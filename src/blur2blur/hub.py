@@ -21,12 +21,13 @@ import http.client
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from blur2blur.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,6 @@ def get_entry(name: str) -> WeightFile:
         return REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown weight file {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
-
-
-def list_weights() -> list[str]:
-    """Names of all registered weight files, sorted."""
-    return sorted(REGISTRY)
 
 
 # ImageNet VGGs from torchvision (BSD-3-Clause code; weights trained by the torchvision team on
@@ -212,20 +208,6 @@ def fetch(name_or_entry: str | WeightFile, *, allow_download: bool = True, progr
     return _download(entry, target, progress)
 
 
-def fetch_url(url: str, sha256: str | None, *, filename: str | None = None, allow_download: bool = True,
-              progress: bool = True) -> Path:
-    """:func:`fetch` for a file that is not registered: `url` and its `sha256` (full or prefix).
-
-    `filename` defaults to the last part of the URL path. ``sha256=None`` accepts any content
-    (with a warning that names the hash of what was downloaded).
-    """
-    name = filename or Path(urllib.parse.urlparse(url).path).name
-    if not name:
-        raise ValueError(f"cannot tell a file name from {url!r}; pass filename=")
-    return fetch(WeightFile(name=name, url=url, sha256=sha256, filename=name), allow_download=allow_download,
-                 progress=progress)
-
-
 def _size_hint(entry: WeightFile) -> str:
     return f" ({entry.size / 1e6:.0f} MB)" if entry.size else ""
 
@@ -234,14 +216,11 @@ def _download(entry: WeightFile, target: Path, progress: bool) -> Path:
     from tqdm.auto import tqdm
 
     request = urllib.request.Request(entry.url, headers={"User-Agent": "blur2blur"})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file lives next to the target so the final rename is atomic (same filesystem).
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
-    try:
+    # Whatever goes wrong, atomic_path never leaves a partial file behind.
+    with atomic_path(target, suffix=".part") as tmp:
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
+            with open(tmp, "xb") as out, urllib.request.urlopen(request, timeout=60) as response:
                 total = int(response.headers.get("Content-Length") or 0) or entry.size
                 with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=entry.filename,
                           disable=not progress, leave=False) as bar:
@@ -268,12 +247,8 @@ def _download(entry: WeightFile, target: Path, progress: bool) -> Path:
         if entry.sha256 is None:
             log.warning("%s: no published checksum to verify the download against; its sha256 is %s",
                         entry.name, actual)
-        os.replace(tmp, target)
-        log.info("downloaded %s to %s", entry.url, target)
-        return target
-    finally:
-        # Whatever went wrong, never leave a partial file behind.
-        tmp.unlink(missing_ok=True)
+    log.info("downloaded %s to %s", entry.url, target)
+    return target
 
 
 __all__ = [
@@ -285,9 +260,7 @@ __all__ = [
     "cache_dir",
     "cached_path",
     "fetch",
-    "fetch_url",
     "get_entry",
-    "list_weights",
     "offline",
     "register",
     "sha256_file",

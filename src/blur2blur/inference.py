@@ -15,38 +15,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from blur2blur.devices import pick_device  # noqa: F401  (also importable from here, as before)
 from blur2blur.models.registry import IMAGE, MULTISCALE, spec_of
 from blur2blur.ops import pad_to_multiple
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """`requested` if given ("cpu", "cuda", "cuda:1", "mps"), else the best available device.
-
-    Raises ValueError (naming the device) for a name torch does not know or a device this
-    machine or torch build does not have.
-    """
-    if requested:
-        try:
-            device = torch.device(requested)
-        except RuntimeError:
-            raise ValueError(f"unknown device {requested!r}; use cpu, cuda, cuda:N or mps") from None
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ValueError(f"device {requested!r}: CUDA is not available (this torch build or machine "
-                                 "has no usable GPU); use --device cpu")
-            if device.index is not None and device.index >= torch.cuda.device_count():
-                raise ValueError(f"device {requested!r}: this machine has {torch.cuda.device_count()} GPU(s)")
-        elif device.type == "mps":
-            if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-                raise ValueError(f"device {requested!r}: MPS is not available on this machine; use --device cpu")
-        elif device.type != "cpu":
-            raise ValueError(f"device {requested!r} is not supported; use cpu, cuda, cuda:N or mps")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _size_rule(model: nn.Module) -> tuple[int, str, str]:

@@ -160,6 +160,12 @@ def psnr(
     return _psnr_from_mse(torch.mean((x - y) ** 2).item(), data_range)
 
 
+def capped_psnr(x: torch.Tensor, y: torch.Tensor, cap: float = 100.0) -> float:
+    """PSNR in dB of `x` against `y`, both clamped to [0, 1], at most `cap`: identical images give `cap`,
+    not ``inf``, so that training signals (a translator's drift, a cycle's PSNR) average and log finitely."""
+    return min(psnr(x.clamp(0, 1), y.clamp(0, 1)), cap)
+
+
 def psnr_per_image(
     x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False,
     quantize: bool = False,

@@ -1,4 +1,4 @@
-"""Small tensor operations shared by models and inference (no model imports here)."""
+"""Small tensor operations shared by models, inference and the synthetic blurs (no model imports here)."""
 
 from __future__ import annotations
 
@@ -43,3 +43,31 @@ def centre_crop(x: torch.Tensor, height: int, width: int | None = None) -> torch
     top, left = (h - ch) // 2, (w - cw) // 2
     return x[..., top:top + ch, left:left + cw]
 
+
+_FFT_FROM = 33  # kernels this wide or wider are applied through the FFT (same result to float precision, faster)
+
+
+def convolve_per_image(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Convolve image i of ``(B, C, H, W)`` with kernel i of ``(B, K, K)`` (K odd); same shape out.
+
+    A true convolution (the kernel flipped) with reflected borders; images smaller than the kernel
+    radius get replicated borders instead. The one convolution of the synthetic blurs (motion
+    kernels, the baselines' degradations). kornia's ``filter2d`` is a correlation without the FFT
+    path for wide kernels, so it is not used here.
+    """
+    b, c, h, w = x.shape
+    k = kernels.shape[-1]
+    if k % 2 == 0 or kernels.shape[0] != b:
+        raise ValueError(f"need one odd-sized kernel per image, got {tuple(kernels.shape)} for {b} images")
+    p = k // 2
+    mode = "reflect" if p < h and p < w else "replicate"
+    xp = F.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode=mode)
+    kern = kernels.to(device=x.device, dtype=x.dtype).repeat_interleave(c, 0)  # (B*C, K, K)
+    if k < _FFT_FROM:
+        y = F.conv2d(xp, kern.flip(-1, -2)[:, None], groups=b * c)[0]
+    else:
+        size = xp.shape[-2:]
+        prod = torch.fft.rfft2(xp[0].double(), s=size) * torch.fft.rfft2(kern.double(), s=size)
+        # Circular convolution; its last H x W samples are the un-wrapped ("valid") ones.
+        y = torch.fft.irfft2(prod, s=size)[:, k - 1:, k - 1:].to(x.dtype)
+    return y.reshape(b, c, h, w)

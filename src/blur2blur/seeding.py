@@ -23,4 +23,9 @@ def generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(mix_seed(*parts))
 
 
-__all__ = ["generator", "mix_seed"]
+def randint(g: torch.Generator, lo: int, hi: int) -> int:
+    """An integer in [lo, hi], both included, drawn from `g` (one draw)."""
+    return lo + int(torch.randint(hi - lo + 1, (1,), generator=g))
+
+
+__all__ = ["generator", "mix_seed", "randint"]

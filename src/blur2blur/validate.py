@@ -4,9 +4,9 @@ Policy for the camera's images (B, S and a given K): every one is decoded once. 
 cannot be read (damaged, NaN pixels, several frames) or is smaller than the stages need is
 listed by name with the reason in one warning and **skipped**; `fit` refuses to start
 (ValueError) only when a set is left empty. Known-blur pairs P are checked by their header size
-(a dataset holds thousands) and skipped the same way. The VGG weights a perceptual loss needs are
-fetched now (or the offline message is raised now), and the free disk is compared with what K
-and the checkpoints will take.
+(a dataset holds thousands) and skipped the same way. The VGG weights the translator's content term
+needs are fetched now (or the offline message, naming ``--set translator.perceptual=lowpass``, is
+raised now), and the free disk is compared with what K and the checkpoints will take.
 """
 
 from __future__ import annotations
@@ -90,38 +90,25 @@ def _checkpoint_bytes(params: int, keep: int) -> int:
     return params * 4 * 3 * (keep + 1) + params * 4
 
 
-def _check_perceptual_weights(cfg) -> None:
-    from blur2blur.models import get_spec
-    from blur2blur.models.vgg import BLUR2BLUR_PERCEPTUAL
-
-    if cfg.perceptual == "pixel" or cfg.vgg_weights == "random":
-        return
-    if cfg.vgg_weights != "imagenet":
-        if not Path(cfg.vgg_weights).is_file():
-            raise ValueError(f"translator.vgg_weights: {cfg.vgg_weights}: no such file (the {cfg.perceptual!r} "
-                             "perceptual loss needs VGG weights)")
-        return
-    from blur2blur import hub
-
-    arch = "vgg19" if cfg.perceptual == "paper" else BLUR2BLUR_PERCEPTUAL["arch"]
-    hub.fetch(get_spec(arch).constructor.hub_name)  # downloads now, or raises OfflineError naming the file
-
-
 def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
     """Check `inputs` (a :class:`blur2blur.fit.FitInputs`) against `cfg` before any stage trains.
 
     Returns the inputs without the images that cannot be used (each named in a warning). Raises
-    ValueError when a set is left empty or the disk is too small, and
-    :class:`blur2blur.hub.OfflineError` when the VGG weights are needed but absent offline.
+    ValueError when a set is left empty or the disk is too small, and, from
+    :func:`blur2blur.train.translator.require_content_weights`, :class:`blur2blur.hub.OfflineError` when
+    the VGG weights are needed but absent offline (FileNotFoundError for a missing ``translator.vgg_weights``).
     Stages whose result already exists in `run_dir` (or was given) are not checked.
     """
+    from blur2blur import runs
+    from blur2blur.train.translator import require_content_weights
+
     run = Path(run_dir)
     tr = cfg.translator
     trains_extractor = inputs.known_set is None and inputs.extractor is None \
-        and not (run / "extractor.safetensors").exists()
-    trains_deblurrer = inputs.deblurrer is None and not (run / "deblurrer.safetensors").exists()
-    trains_translator = not (run / "translator.safetensors").exists()
-    makes_k = inputs.known_set is None and not (run / "K" / "manifest.jsonl").exists()
+        and not (run / runs.EXTRACTOR).exists()
+    trains_deblurrer = inputs.deblurrer is None and not (run / runs.DEBLURRER).exists()
+    trains_translator = not (run / runs.TRANSLATOR).exists()
+    makes_k = inputs.known_set is None and not (run / runs.KNOWN_SET / "manifest.jsonl").exists()
     changes = {}
 
     if trains_translator:
@@ -152,8 +139,8 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
                      "known_train": "the known-blur pairs P"}[name]
             raise ValueError(f"no usable image left in {label}: every one was skipped (see the warning above)")
 
-    if trains_translator:
-        _check_perceptual_weights(tr)
+    if trains_translator:  # the one check of the content term's weights (names the offline option)
+        require_content_weights(tr, "translator.perceptual")
 
     needed = 0
     if trains_extractor:

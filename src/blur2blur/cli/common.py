@@ -22,6 +22,28 @@ def fail(message: str) -> NoReturn:
 PAIRS_HELP = "Known-blur pairs: GoPro, REDS, RSBlur, RB2V, blur/ + sharp/ folders or the reference layout."
 
 
+# Options that several commands take, declared once so that their names and help texts agree.
+def device_option():
+    return typer.Option(None, help="Device: cpu, cuda, cuda:1, mps (default: the best available).")
+
+
+def layout_option(of: str = "--pairs"):
+    return typer.Option("auto", help=f"Layout of {of} (auto-detected by default).")
+
+
+def config_option():
+    return typer.Option(None, help="YAML file overriding the preset (see --show-config).")
+
+
+def show_config_option():
+    return typer.Option(False, "--show-config", help="Print the resolved config and exit.")
+
+
+def run_dir_option():
+    return typer.Option(None, help="Checkpoints, logs and config (default: OUT's name + '-run'). Rerunning the "
+                        "same command resumes from it.")
+
+
 def known_pairs(root, layout: str, split: str, demo_part: str | None, what: str = "--pairs"):
     """(pairs, root) from a dataset folder, or from the bundled demo's `demo_part` ("train"/"test")."""
     from blur2blur.data.pairs import PairDatasetError, find_pairs
@@ -81,7 +103,7 @@ def check_devices(cfg, device: str | None = None) -> None:
     machine does not have, before any data is read."""
     import dataclasses
 
-    from blur2blur.inference import pick_device
+    from blur2blur.devices import pick_device
 
     wanted = [("--device", device)] if device else []
     sections = [("", cfg)]
@@ -100,7 +122,6 @@ def check_devices(cfg, device: str | None = None) -> None:
             fail(f"{key}: {e}")
 
 
-_RESUMABLE_CHANGES = ("loop.steps", "loop.device", "loop.progress")
 # Settings that do not change what a finished run wrote (its result is the same without them).
 _NOT_IN_RESULT = ("loop.device", "loop.progress", "loop.tensorboard", "loop.num_workers", "loop.log_every")
 
@@ -128,7 +149,7 @@ def prepare_run(out, run_dir, cfg):
 
     Returns ``(run_dir, record)``: call ``record()`` on the main process to save the config.
     """
-    from blur2blur.config import diff_configs, load_config, save_config
+    from blur2blur.runs import check_settings, record_settings
 
     if out.exists():
         differs = _finished_with(out, cfg)
@@ -139,20 +160,11 @@ def prepare_run(out, run_dir, cfg):
             "is not a model this command wrote"
         fail(f"{out} exists and {why}; refusing to overwrite it (choose another --out)")
     run_dir = run_dir or out.with_name(out.stem + "-run")
-    saved = run_dir / "config.yaml"
-    if saved.exists():
-        changed = [k for k in diff_configs(load_config(type(cfg), saved), cfg) if k not in _RESUMABLE_CHANGES]
-        if changed:
-            fail(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
-                 "use another --run-dir or the same settings to resume")
-
-    def record() -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if saved.exists():
-            saved.unlink()  # only steps/device changed: record the settings this run continues with
-        save_config(cfg, saved)
-
-    return run_dir, record
+    try:
+        check_settings(run_dir, cfg, advice="use another --run-dir or the same settings to resume")
+    except ValueError as e:
+        fail(str(e))
+    return run_dir, lambda: record_settings(run_dir, cfg)
 
 
 def train_command(trainer, net, cfg, runtime, run_dir, record, out, *, desc: str, banner: str, info: dict,

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, prepare_run, resolve_config, train_command, training_pairs
+from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, layout_option, prepare_run,
+                                  resolve_config, run_dir_option, show_config_option, train_command, training_pairs)
 
 deblurrer_app = typer.Typer(no_args_is_help=True, help="Train the deblurrer D' on known-blur pairs.")
 app.add_typer(deblurrer_app, name="deblurrer")
@@ -17,19 +18,18 @@ app.add_typer(deblurrer_app, name="deblurrer")
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained deblurrer (.safetensors)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = typer.Option("auto", help="Dataset layout (auto-detected by default)."),
+    layout: str = layout_option(),
     split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for PSNR (default: 10% of the scenes)."),
     demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
     preset: str = typer.Option("nafnet", help="nafnet, restormer, mimo_unet (each its paper's recipe) or "
                                "tiny (a small NAFNet for CPUs)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
+    config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official)."),
-    run_dir: Optional[Path] = typer.Option(None, help="Checkpoints, logs and config (default: OUT's name + "
-                                           "'-run'). Rerunning the same command resumes from it."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+    run_dir: Optional[Path] = run_dir_option(),
+    device: Optional[str] = device_option(),
+    show_config: bool = show_config_option(),
 ) -> None:
     """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun)."""
     from blur2blur.models import CheckpointError, load_any

@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs
+from blur2blur.cli.common import PAIRS_HELP, app, device_option, fail, known_pairs, layout_option, show_config_option
+from blur2blur.runs import COMPOSED
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"   # the experiment configs shipped in the package
 
@@ -18,7 +19,7 @@ def split(
     pairs: Path = typer.Option(..., "--pairs", help="A paired dataset of the camera. " + PAIRS_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for B/, S/ (links to the dataset) and split.json."),
     ratio: float = typer.Option(0.6, help="B's share of the scenes (the paper: 0.6, i.e. 0.6 : 0.4)."),
-    layout: str = typer.Option("auto", help="Layout of --pairs (auto-detected by default)."),
+    layout: str = layout_option(),
     split_name: str = typer.Option("train", "--split", help="Split of --pairs to divide."),
     seed: int = typer.Option(0, help="Seed of the scene shuffle."),
 ) -> None:
@@ -44,7 +45,7 @@ def evaluate(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer: ours or official weights."),
     input_only: bool = typer.Option(False, "--input-only", help="Score the blurry inputs themselves (no model)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json and metrics.md."),
-    layout: str = typer.Option("auto", help="Layout of --pairs."),
+    layout: str = layout_option(),
     split_name: str = typer.Option("test", "--split", help="Split of --pairs to score."),
     demo: bool = typer.Option(False, "--demo", help="Score on the bundled demo's known-camera test pairs."),
     crop: Optional[int] = typer.Option(None, help="Score square crops of this side instead of whole images."),
@@ -54,7 +55,7 @@ def evaluate(
     crop_border: int = typer.Option(0, help="Pixels ignored at every border."),
     tile: Optional[int] = typer.Option(None, help="Run the model in tiles of this size (large frames)."),
     save_outputs: bool = typer.Option(False, "--save-outputs", help="Also write every output to OUT/outputs/."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
+    device: Optional[str] = device_option(),
 ) -> None:
     """PSNR/SSIM of a model on test pairs: per image and mean, as JSON and a Markdown table."""
     from blur2blur.evaluate import EvalConfig, evaluate as run_evaluation, markdown_table, write_evaluation
@@ -69,7 +70,7 @@ def evaluate(
     test, _ = known_pairs(pairs, layout, split_name, "test" if demo else None)
     net = None
     if not input_only:
-        path = run / "blur2blur.safetensors" if run is not None else model
+        path = run / COMPOSED if run is not None else model
         if not path.exists():
             fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
         try:
@@ -107,7 +108,7 @@ def experiment(
                                  "paper_gopro_to_reds, paper_gopro_to_rsblur, paper_gopro_to_rb2v_street."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set ratio=0.5."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+    show_config: bool = show_config_option(),
 ) -> None:
     """A Table-2-style comparison (direct, baselines, Blur2Blur, upper bound) and the B:S ratio ablation."""
     from blur2blur.cli.common import resolve_config
@@ -129,7 +130,7 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="A minute-long version with tiny settings (for tests)."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the demo's settings (see --show-config)."),
     set_: List[str] = typer.Option([], "--set", help="Override a setting of the demo's experiment config."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+    show_config: bool = show_config_option(),
 ) -> None:
     """Blur2Blur on the bundled photos: a known camera, simulated unknown cameras, a results table and a report."""
     from blur2blur.cli.common import resolve_config

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, check_devices, fail, resolve_config, training_pairs
+from blur2blur.cli.common import (PAIRS_HELP, app, check_devices, config_option, device_option, fail, layout_option,
+                                  resolve_config, show_config_option, training_pairs)
 
 
 @app.command()
@@ -17,7 +18,7 @@ def fit(
     sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds; repeatable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
     known_pairs_dir: Optional[Path] = typer.Option(None, "--known-pairs", help=PAIRS_HELP),
-    layout: str = typer.Option("auto", help="Layout of --known-pairs (auto-detected by default)."),
+    layout: str = layout_option("--known-pairs"),
     split: str = typer.Option("train", help="Split of --known-pairs to use, where it has splits."),
     demo_pairs: bool = typer.Option(False, "--demo-pairs", help="Use the bundled demo known-blur pairs."),
     extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor (skips stage 1)."),
@@ -27,17 +28,17 @@ def fit(
     deblurrer: Optional[Path] = typer.Option(None, help="A deblurrer for the known blur, ours or official "
                                              "NAFNet/Restormer weights (skips stage 3)."),
     preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
+    config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set translator.loop.steps=1000."),
     frame_stride: int = typer.Option(1, help="For videos in --blurry/--sharp: use every N-th frame."),
     frame_limit: Optional[int] = typer.Option(None, help="For videos: use at most this many frames per video."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+    device: Optional[str] = device_option(),
+    show_config: bool = show_config_option(),
 ) -> None:
     """Run every missing stage: extractor, known-blur set K, deblurrer, translator, composed model."""
     import dataclasses
 
-    from blur2blur.config import diff_configs, load_config, save_config
+    from blur2blur.runs import check_settings
     from blur2blur.data.images import IMAGE_EXTENSIONS, expand_inputs
     from blur2blur.data.video import VIDEO_EXTENSIONS, VideoReadError, extract_frames, is_video
     from blur2blur.fit import PRESETS, FitInputs, run_fit
@@ -70,22 +71,16 @@ def fit(
         fail("the same files are given as --blurry and --sharp; B and S must be different images")
     if k and resolved_b & {p.resolve() for p in k}:
         fail("the same files are given as --blurry and --known-set; B and K must be different images")
-    saved = out / "config.yaml"
-    if saved.exists():
-        changed = [k for k in diff_configs(load_config(type(cfg), saved), cfg) if not k.endswith((
-            "loop.steps", "loop.device", "loop.progress"))]
-        if changed:
-            fail(f"{out} holds a run with other settings ({', '.join(changed[:8])}); use another --out")
+    try:  # before the known pairs are read: a refused folder fails fast (run_fit checks it again)
+        check_settings(out, cfg, advice="use another --out")
+    except ValueError as e:
+        fail(str(e))
     needs_pairs = deblurrer is None or (k is None and (extractor is None or not (out / "K").exists()))
     pairs, held = [], []
     if needs_pairs or known_pairs_dir is not None or demo_pairs:
         pairs, held, _ = training_pairs(known_pairs_dir, layout, split, None, demo_pairs, what="--known-pairs")
-    out.mkdir(parents=True, exist_ok=True)
-    if saved.exists():
-        saved.unlink()
-    save_config(cfg, saved)
     try:
         final = run_fit(FitInputs(b, s, pairs, held, extractor, deblurrer, known_set=k), cfg, out)
-    except (OfflineError, ValueError, FileExistsError) as e:
+    except (OfflineError, ValueError, FileExistsError, FileNotFoundError) as e:
         fail(str(e))
     typer.echo(f"done: {final}\ndeblur with:  blur2blur deblur --run {out} IMAGES... --out DIR")

@@ -8,15 +8,16 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, fail, known_pairs, prepare_run, resolve_config, train_command, \
-    training_pairs
+from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, known_pairs, layout_option,
+                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command,
+                                  training_pairs)
 
 kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
 app.add_typer(kernels_app, name="kernels")
 
 
 def _load_extractor(path: Path, device: str | None):
-    from blur2blur.inference import pick_device
+    from blur2blur.devices import pick_device
     from blur2blur.models import CheckpointError, load_any
 
     try:
@@ -36,21 +37,20 @@ def _extractor_info(path: Path) -> dict:
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained extractor (.safetensors)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = typer.Option("auto", help="Dataset layout (auto-detected by default)."),
+    layout: str = layout_option(),
     split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for the metric (default: a share of "
                                              "the training scenes, val_fraction)."),
     demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
     preset: str = typer.Option("paper", help="paper: the extractor paper's recipe (GPU-sized); "
                                "tiny: a CPU-sized model for tests and demos."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
+    config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
                                    "--set arch.use_vae=true (repeatable)."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official GOPRO_woVAE.pth)."),
-    run_dir: Optional[Path] = typer.Option(None, help="Checkpoints, logs and config (default: OUT's name + "
-                                           "'-run'). Rerunning the same command resumes from it."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+    run_dir: Optional[Path] = run_dir_option(),
+    device: Optional[str] = device_option(),
+    show_config: bool = show_config_option(),
 ) -> None:
     """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
     from blur2blur.models import load_any
@@ -87,13 +87,13 @@ def _print_metric(m: dict) -> None:
 def eval_cmd(
     extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = typer.Option("auto"),
+    layout: str = layout_option(),
     split: str = typer.Option("test", help="Split to evaluate on, where the layout has splits."),
     demo: bool = typer.Option(False, "--demo", help="Evaluate on the bundled demo's held-out known pairs."),
     size: int = typer.Option(256, help="Centre crop per pair (0: whole images)."),
     limit: Optional[int] = typer.Option(None, help="Evaluate on at most this many pairs."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
-    device: Optional[str] = typer.Option(None),
+    device: Optional[str] = device_option(),
 ) -> None:
     """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry)."""
     from blur2blur.train.kernels import reblur_psnr
@@ -115,7 +115,7 @@ def transfer_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
     sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs (repeatable)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = typer.Option("auto"),
+    layout: str = layout_option(),
     split: str = typer.Option("train"),
     demo: bool = typer.Option(False, "--demo", help="Use the bundled demo's known pairs and camera photos."),
     variants: int = typer.Option(1, help="K images per sharp image, each with its own known pair."),
@@ -124,7 +124,7 @@ def transfer_cmd(
     camera_noise: str = typer.Option("auto", help="Give K the camera's noise and JPEG look back, estimated "
                                      "from the sharp images: auto (when noticeable), match (always), off."),
     tile: Optional[int] = typer.Option(None, help="Re-blur in tiles of this many pixels (multiple of 128)."),
-    device: Optional[str] = typer.Option(None),
+    device: Optional[str] = device_option(),
 ) -> None:
     """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs."""
     from blur2blur.data.images import expand_inputs

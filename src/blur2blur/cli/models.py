@@ -8,8 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app
+from blur2blur.cli.common import app, device_option
 from blur2blur.cli.common import fail as _fail
+from blur2blur.runs import COMPOSED
 
 
 @app.command()
@@ -34,12 +35,12 @@ def deblur(
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist in --out (inputs never)."),
     save_translated: bool = typer.Option(False, "--save-translated", help="With --run: also write G(x), the "
                                          "image with the known blur, to OUT/translated/."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, mps (default: best available)."),
+    device: Optional[str] = device_option(),
 ) -> None:
     """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run."""
     from blur2blur import assets
     from blur2blur.models import CheckpointError, load_any
-    from blur2blur.pipeline import deblur_files
+    from blur2blur.deblur_files import deblur_files
 
     if example:
         if inputs:
@@ -50,9 +51,9 @@ def deblur(
     if run is not None:
         if model is not None:
             _fail("give either --run or --model")
-        model = run / "blur2blur.safetensors"
+        model = run / COMPOSED
         if not model.exists():
-            _fail(f"{run} has no blur2blur.safetensors: the fit did not finish (rerun `blur2blur fit` to resume)")
+            _fail(f"{run} has no {COMPOSED}: the fit did not finish (rerun `blur2blur fit` to resume)")
     if ext is not None and not ext.startswith("."):
         ext = "." + ext
     try:
@@ -200,7 +201,7 @@ def export(
 
     if (run is None) == (model is None):
         _fail("give either --run RUN or --model FILE")
-    path = run / "blur2blur.safetensors" if run is not None else model
+    path = run / COMPOSED if run is not None else model
     try:
         net = load_any(path)
     except (CheckpointError, FileNotFoundError, KeyError) as e:

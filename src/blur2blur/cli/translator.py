@@ -7,16 +7,12 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, fail, prepare_run, resolve_config, train_command
+from blur2blur.cli.common import (app, config_option, device_option, fail, prepare_run, resolve_config, run_dir_option,
+                                  show_config_option, train_command)
+from blur2blur.runs import BLUR_SCORES
 
 translator_app = typer.Typer(no_args_is_help=True, help="Train the blur translator G (camera blur -> known blur).")
 app.add_typer(translator_app, name="translator")
-
-
-def _presets():
-    from blur2blur.fit import PRESETS
-
-    return {name: (lambda make=make: make().translator) for name, make in PRESETS.items()}
 
 
 @translator_app.command("train")
@@ -26,33 +22,38 @@ def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained translator (.safetensors)."),
     heldout: float = typer.Option(0.1, help="Share of B held out for the discriminator-accuracy and drift signals."),
     preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding the preset (see --show-config)."),
+    config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set d_warmup=2000."),
     init: Optional[Path] = typer.Option(None, help="Start from these translator weights (ours or official)."),
-    run_dir: Optional[Path] = typer.Option(None, help="Checkpoints, logs and config (default: OUT's name + "
-                                           "'-run'). Rerunning the same command resumes from it."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: best available)."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+    run_dir: Optional[Path] = run_dir_option(),
+    device: Optional[str] = device_option(),
+    show_config: bool = show_config_option(),
 ) -> None:
     """Train G against K with the paper's losses (resumable; DDP under torchrun)."""
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import expand_inputs
+    from blur2blur.data.split import heldout_tail
+    from blur2blur.fit import stage_presets
     from blur2blur.hub import DownloadError
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.train.loop import setup_runtime
-    from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.train.translator import TranslatorTrainer, require_content_weights
 
-    cfg = resolve_config(_presets(), preset, config, set_, device, show_config)
+    cfg = resolve_config(stage_presets("translator"), preset, config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
+    try:
+        require_content_weights(cfg)
+    except (DownloadError, FileNotFoundError) as e:
+        fail(str(e))
     try:
         b = [str(p) for p in expand_inputs(blurry)]
         k = [str(p) for p in expand_inputs(known)]
     except FileNotFoundError as e:
         fail(str(e))
-    n_held = int(len(b) * heldout) if len(b) >= 10 else 0
-    train_b, held_b = b[:len(b) - n_held], b[len(b) - n_held:] or b
+    train_b, held_b = heldout_tail(b, heldout)
+    held_b = held_b or b   # too few images to hold any out: the signals are measured on B itself
     run_dir.mkdir(parents=True, exist_ok=True)
-    scores = score_images(train_b, run_dir / "blur_scores.json") if cfg.curriculum else None
+    scores = score_images(train_b, run_dir / BLUR_SCORES) if cfg.curriculum else None
     runtime = setup_runtime(cfg.loop)
     try:
         net = load_any(init, arch=cfg.arch) if init is not None else None

@@ -68,6 +68,7 @@ import torch
 import torch.nn.functional as F
 
 from blur2blur.data.camera_look import SUBSAMPLINGS, JpegProfile, NoiseProfile, add_noise, apply_jpeg
+from blur2blur.fileio import atomic_write_text
 from blur2blur.seeding import generator
 
 __all__ = [
@@ -562,9 +563,8 @@ def _progress(total: int | None, desc: str, enabled: bool):
 
 
 def _write_manifest(out: Path, data: dict) -> None:
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, out / "manifest.json")  # the manifest appears whole, last: it marks a finished folder
+    # The manifest appears whole, last: it marks a finished folder.
+    atomic_write_text(out / "manifest.json", json.dumps(data, indent=1))
 
 
 def _warn_stale(out: Path, stems: set[str]) -> None:

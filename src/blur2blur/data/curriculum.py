@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from blur2blur.data.images import read_image
+from blur2blur.fileio import atomic_write_text
 from blur2blur.ops import centre_crop
 
 _MAX_SIZE = 512  # score a centre crop: the measure is local, and whole 4K frames are slow
@@ -59,9 +60,7 @@ def score_images(paths: Sequence[str | os.PathLike], cache: str | os.PathLike | 
     for p in tqdm([str(p) for p in paths], desc="blur degree", unit="img", disable=not progress):
         scores[p] = cached[p] if p in cached else blur_degree(read_image(p)[0])
     if cache is not None:
-        tmp = Path(cache).with_name(Path(cache).name + ".tmp")
-        tmp.write_text(json.dumps(scores, indent=0), encoding="utf-8")
-        os.replace(tmp, cache)
+        atomic_write_text(cache, json.dumps(scores, indent=0))
     return scores
 
 

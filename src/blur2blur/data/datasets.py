@@ -16,11 +16,7 @@ from torch.utils.data import Dataset
 
 from blur2blur.data.images import read_image
 from blur2blur.data.pairs import BlurPair, load_pair
-from blur2blur.seeding import generator
-
-
-def _randint(high: int, g: torch.Generator) -> int:
-    return int(torch.randint(high, (1,), generator=g))
+from blur2blur.seeding import generator, randint
 
 
 def random_dihedral(g: torch.Generator, *, flip: bool = True, rotate: bool = True) -> tuple[bool, bool, bool]:
@@ -61,7 +57,7 @@ def color_jitter(x: torch.Tensor, g: torch.Generator, strength: float) -> torch.
 
 def random_crop_box(height: int, width: int, size: int, g: torch.Generator) -> tuple[int, int]:
     """Top-left (y, x) of a uniformly placed `size` x `size` crop."""
-    return _randint(height - size + 1, g), _randint(width - size + 1, g)
+    return randint(g, 0, height - size), randint(g, 0, width - size)
 
 
 class ImageCache:
@@ -109,7 +105,7 @@ class PairCrops(Dataset):
 
     def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
         g = generator(self.seed, n)
-        i = _randint(len(self.pairs), g)
+        i = randint(g, 0, len(self.pairs) - 1)
         blurry, sharp = self.load(i)
         h, w = blurry.shape[-2:]
         if min(h, w) < self.size:
@@ -136,7 +132,7 @@ class ImageCrops(Dataset):
 
     def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
         g = generator(self.seed, n)
-        return {"image": self.crop(_randint(len(self.paths), g), g)}
+        return {"image": self.crop(randint(g, 0, len(self.paths) - 1), g)}
 
     def crop(self, i: int, g: torch.Generator) -> torch.Tensor:
         """A random crop of image i, drawn from `g`."""
@@ -183,5 +179,5 @@ class UnpairedCrops(Dataset):
             return {"blurry": self.b[n]["image"], "known": known}
         allowed = self.curriculum.images_at(n // self.batch_size)
         g = generator(self.b.seed, n, 1)
-        i = self._index[str(allowed[_randint(len(allowed), g)])]
+        i = self._index[str(allowed[randint(g, 0, len(allowed) - 1)])]
         return {"blurry": self.b.crop(i, g), "known": known}

@@ -20,8 +20,7 @@ Every random choice comes from the `generator` passed in, so an image degraded w
 ``blur2blur.seeding.generator(seed, index)`` can be regenerated alone. A batch draws its images'
 parameters one image after the other from the same generator.
 
-:func:`degrade_dataset` writes a paired set in the "folders" layout; :class:`DegradedCrops` makes
-the pairs on the fly, as ``{"sharp", "blurry"}`` crops like :class:`~blur2blur.data.datasets.PairCrops`.
+:func:`degrade_dataset` writes a paired set in the "folders" layout.
 """
 
 from __future__ import annotations
@@ -35,18 +34,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from blur2blur.data.camera_look import JpegProfile, NoiseProfile, add_noise, apply_jpeg
-from blur2blur.data.datasets import ImageCache, apply_dihedral, random_crop_box, random_dihedral
 from blur2blur.data.images import ImageInfo, expand_inputs, read_image, write_image
 from blur2blur.data.synthetic import draw_motion_kernels
-from blur2blur.seeding import generator
+from blur2blur.ops import convolve_per_image
+from blur2blur.seeding import generator, randint
 
 __all__ = [
     "BSRGANConfig",
     "DEGRADATIONS",
-    "DegradedCrops",
     "RSBlurConfig",
     "SyntheticMotionConfig",
     "bsrgan_degrade",
@@ -68,11 +65,6 @@ __all__ = [
 
 def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=g, dtype=torch.float64))
-
-
-def _randint(g: torch.Generator, lo: int, hi: int) -> int:
-    """An integer in [lo, hi], both included."""
-    return lo + int(torch.randint(hi - lo + 1, (1,), generator=g))
 
 
 def _chance(g: torch.Generator, p: float) -> bool:
@@ -98,34 +90,6 @@ def _per_image(fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor], x: t
     batch = _check_images(x)
     out = torch.stack([fn(img.clamp(0, 1), g).to(batch.dtype).clamp(0, 1) for img in batch])
     return out if x.ndim == 4 else out[0]
-
-
-_FFT_FROM = 33  # kernels this wide or wider are applied through the FFT (same result, faster)
-
-
-def _convolve(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Convolve image i of ``(B, C, H, W)`` with kernel i of ``(B, K, K)`` (K odd); same shape out.
-
-    The same operation as :func:`blur2blur.data.synthetic.blur_with_kernels` (reflected borders,
-    true convolution), except that images smaller than the kernel radius get replicated borders
-    instead of an error, and wide kernels go through the FFT.
-    """
-    b, c, h, w = x.shape
-    k = kernels.shape[-1]
-    if k % 2 == 0 or kernels.shape[0] != b:
-        raise ValueError(f"need one odd-sized kernel per image, got {tuple(kernels.shape)} for {b} images")
-    p = k // 2
-    mode = "reflect" if p < h and p < w else "replicate"
-    xp = F.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode=mode)
-    kern = kernels.to(device=x.device, dtype=x.dtype).repeat_interleave(c, 0)  # (B*C, K, K)
-    if k < _FFT_FROM:
-        y = F.conv2d(xp, kern.flip(-1, -2)[:, None], groups=b * c)[0]
-    else:
-        size = xp.shape[-2:]
-        prod = torch.fft.rfft2(xp[0].double(), s=size) * torch.fft.rfft2(kern.double(), s=size)
-        # Circular convolution; its last H x W samples are the un-wrapped ("valid") ones.
-        y = torch.fft.irfft2(prod, s=size)[:, k - 1:, k - 1:].to(x.dtype)
-    return y.reshape(b, c, h, w)
 
 
 def shifted_copies_kernel(offsets: torch.Tensor) -> torch.Tensor:
@@ -209,7 +173,7 @@ def synthetic_motion(x: torch.Tensor, g: torch.Generator, cfg: SyntheticMotionCo
     batch = _check_images(x).clamp(0, 1)
     kernels, _ = draw_motion_kernels(batch.shape[0], g, cfg.size_range)
     lin = batch ** cfg.gamma if cfg.gamma else batch
-    out = _convolve(lin, kernels).clamp(0, 1)
+    out = convolve_per_image(lin, kernels).clamp(0, 1)
     out = out ** (1 / cfg.gamma) if cfg.gamma else out
     out = out.clamp(0, 1).to(batch.dtype)
     return out if x.ndim == 4 else out[0]
@@ -305,7 +269,7 @@ def _odd_size(g: torch.Generator, size_range: tuple[int, int]) -> int:
     sizes = list(range(size_range[0] | 1, size_range[1] + 1, 2))
     if not sizes:
         raise ValueError(f"kernel size range {size_range} holds no odd size")
-    return sizes[_randint(g, 0, len(sizes) - 1)]
+    return sizes[randint(g, 0, len(sizes) - 1)]
 
 
 def gaussian_kernel(size: int, cov: torch.Tensor) -> torch.Tensor:
@@ -325,12 +289,12 @@ def _bsrgan_step(step: str, img: torch.Tensor, g: torch.Generator, cfg: BSRGANCo
     if step == "motion":
         if not _chance(g, cfg.motion_prob):
             return img
-        n = _randint(g, *cfg.motion_copies)
+        n = randint(g, *cfg.motion_copies)
         stride = _uniform(g, *cfg.motion_step)
         angle = _uniform(g, 0.0, math.pi)
         t = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * stride
         offsets = torch.stack([t * math.sin(angle), t * math.cos(angle)], 1)
-        return _convolve(img[None], shifted_copies_kernel(offsets)[None])[0]
+        return convolve_per_image(img[None], shifted_copies_kernel(offsets)[None])[0]
     if step in ("iso_blur", "aniso_blur"):
         if not _chance(g, cfg.iso_prob if step == "iso_blur" else cfg.aniso_prob):
             return img
@@ -344,25 +308,25 @@ def _bsrgan_step(step: str, img: torch.Tensor, g: torch.Generator, cfg: BSRGANCo
             c, s = math.cos(theta), math.sin(theta)
             v = torch.tensor([[c, s], [s, -c]], dtype=torch.float64)  # BSRGAN's V (its own inverse)
             cov = v @ torch.diag(torch.tensor([l1, l2], dtype=torch.float64)) @ v
-        return _convolve(img[None], gaussian_kernel(size, cov)[None])[0]
+        return convolve_per_image(img[None], gaussian_kernel(size, cov)[None])[0]
     if step == "down":
         state["resized"] = _chance(g, cfg.resize_prob)
         if not state["resized"]:
             return img
         scale = _uniform(g, *cfg.resize_scale)
-        mode = cfg.resize_modes[_randint(g, 0, len(cfg.resize_modes) - 1)]
+        mode = cfg.resize_modes[randint(g, 0, len(cfg.resize_modes) - 1)]
         h, w = img.shape[-2:]
         size = (max(1, int(h / scale)), max(1, int(w / scale)))
         return _resize(img, size, mode)
     if step == "up":
         if not state.get("resized"):
             return img
-        mode = cfg.resize_modes[_randint(g, 0, len(cfg.resize_modes) - 1)]
+        mode = cfg.resize_modes[randint(g, 0, len(cfg.resize_modes) - 1)]
         return _resize(img, state["size"], mode)
     if step == "noise":
         if not _chance(g, cfg.noise_prob):
             return img
-        level = _randint(g, *cfg.noise_level) / 255.0
+        level = randint(g, *cfg.noise_level) / 255.0
         kind = _uniform(g, 0.0, 1.0)
         h, w = img.shape[-2:]
         if kind < cfg.noise_color_prob:
@@ -379,7 +343,7 @@ def _bsrgan_step(step: str, img: torch.Tensor, g: torch.Generator, cfg: BSRGANCo
     if step == "jpeg":
         if not _chance(g, cfg.jpeg_prob):
             return img
-        return apply_jpeg(img.clamp(0, 1), JpegProfile(_randint(g, *cfg.jpeg_quality), "4:2:0"))
+        return apply_jpeg(img.clamp(0, 1), JpegProfile(randint(g, *cfg.jpeg_quality), "4:2:0"))
     raise AssertionError(step)
 
 
@@ -407,7 +371,7 @@ def bsrgan_degrade(x: torch.Tensor, g: torch.Generator, cfg: BSRGANConfig | None
         for step in order:
             img = _bsrgan_step(step, img, g, cfg, state)
         if _chance(g, cfg.final_jpeg_prob):
-            img = apply_jpeg(img.clamp(0, 1), JpegProfile(_randint(g, *cfg.jpeg_quality), "4:2:0"))
+            img = apply_jpeg(img.clamp(0, 1), JpegProfile(randint(g, *cfg.jpeg_quality), "4:2:0"))
         return img
 
     return _per_image(one, x, g)
@@ -538,7 +502,7 @@ def rsblur_degrade(x: torch.Tensor, g: torch.Generator, cfg: RSBlurConfig | None
         mask = (work >= cfg.sat_threshold).float()
         path = random_trajectory(g, _uniform(g, *cfg.trajectory_length), cfg.trajectory_turn)
         kernel = shifted_copies_kernel(path)
-        blurred, blurred_mask = _convolve(torch.stack([lin, mask]), torch.stack([kernel, kernel]))
+        blurred, blurred_mask = convolve_per_image(torch.stack([lin, mask]), torch.stack([kernel, kernel]))
         alpha = _uniform(g, *cfg.sat_scale)
         sat = (blurred + alpha * blurred_mask).clamp(0, 1)
         # Inverse ISP to raw.
@@ -555,7 +519,7 @@ def rsblur_degrade(x: torch.Tensor, g: torch.Generator, cfg: RSBlurConfig | None
         out = linear_to_srgb(_apply_matrix(torch.linalg.inv(rgb2cam), cam).clamp(0, 1))  # float32
         out = torch.where(sat >= 1, torch.ones_like(out), out).to(img.dtype)
         if _chance(g, cfg.jpeg_prob):
-            out = apply_jpeg(out, JpegProfile(_randint(g, *cfg.jpeg_quality), "4:2:0"))
+            out = apply_jpeg(out, JpegProfile(randint(g, *cfg.jpeg_quality), "4:2:0"))
         return out
 
     return _per_image(one, x, g)
@@ -638,43 +602,3 @@ def degrade_dataset(photos: Sequence[str | os.PathLike] | str | os.PathLike, out
     return out
 
 
-class DegradedCrops(Dataset):
-    """Paired random crops made on the fly: item n -> ``{"sharp", "blurry"}``, each (3, size, size).
-
-    Item n draws everything from ``generator(seed, n)``: the photo, the crop box, the flip /
-    rotation, then the degradation `name` (with `cfg`) of the crop. The degradation sees a crop
-    `margin` px wider on each side (as far as the photo allows), then the centre is kept, so blur
-    near the crop edges comes from real image content. The keys and shapes are those of
-    :class:`~blur2blur.data.datasets.PairCrops`, so it can stand in as a trainer's ``dataset``
-    (e.g. :class:`blur2blur.train.deblurrer.DeblurrerTrainer`). ``len()`` is the number of photos.
-    """
-
-    def __init__(self, photos: Sequence[str | os.PathLike], size: int, name: str = "bsrgan",
-                 cfg: object | None = None, *, seed: int = 0, margin: int = 16, flip: bool = True,
-                 rotate: bool = True, cache_images: int = 256):
-        self.fn, self.cfg = _lookup(name, cfg)
-        if not photos:
-            raise ValueError("no photos")
-        self.paths, self.size, self.seed, self.name = [Path(p) for p in photos], int(size), seed, name
-        self.margin, self.flip, self.rotate = max(0, int(margin)), flip, rotate
-        self.cache = ImageCache(cache_images)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
-        g = generator(self.seed, n)
-        i = _randint(g, 0, len(self.paths) - 1)
-        (img,) = self.cache.get(i, lambda: (read_image(self.paths[i])[0],))
-        h, w = img.shape[-2:]
-        if min(h, w) < self.size:
-            raise ValueError(f"{self.paths[i]}: {w}x{h} is smaller than the {self.size}px training crop")
-        y, x = random_crop_box(h, w, self.size, g)
-        top, left = min(self.margin, y), min(self.margin, x)
-        bottom, right = min(self.margin, h - y - self.size), min(self.margin, w - x - self.size)
-        wide = img[:, y - top:y + self.size + bottom, x - left:x + self.size + right]
-        dihedral = random_dihedral(g, flip=self.flip, rotate=self.rotate)
-        blurry = self.fn(wide, g, self.cfg)
-        both = torch.stack([wide, blurry])[..., top:top + self.size, left:left + self.size]
-        both = apply_dihedral(both, *dihedral)
-        return {"sharp": both[0].contiguous(), "blurry": both[1].contiguous()}

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 
 from blur2blur.assets import demo_photos
 from blur2blur.data.images import read_image, write_image
 from blur2blur.data.synthetic import blur_with_kernels, draw_motion_kernels
+from blur2blur.fileio import atomic_path
 from blur2blur.seeding import generator
 
 KNOWN_GAMMA = 2.2
@@ -76,17 +76,12 @@ def demo_known_pairs(cache: str | os.PathLike | None = None) -> Path:
     target = root / f"known-pairs-v{_VERSION}"
     if (target / "test" / "kernels.json").exists():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".known-pairs-"))
-    try:
+    with atomic_path(target) as tmp:   # a folder: it appears whole
         test = set(known_test_photos())
-        write_known_pairs(tmp / "pairs" / "train", [p for p in split_demo_photos()[0] if p not in test], seed=0)
-        write_known_pairs(tmp / "pairs" / "test", known_test_photos(), seed=1)
+        write_known_pairs(tmp / "train", [p for p in split_demo_photos()[0] if p not in test], seed=0)
+        write_known_pairs(tmp / "test", known_test_photos(), seed=1)
         if target.exists():  # an incomplete earlier attempt
             shutil.rmtree(target)
-        os.replace(tmp / "pairs", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -10,7 +10,6 @@ Two ways to get K:
   line per image that records every choice (which pair, which window, which flip/rotation,
   which seed); :func:`regenerate` rebuilds any image from its line. Existing outputs are kept,
   so an interrupted run resumes.
-* :class:`OnTheFlyKnownBlur` draws fresh kernels for each training batch under ``no_grad``.
 
 Rules that matter:
 
@@ -329,42 +328,8 @@ def regenerate(k_dir: str | os.PathLike, output: str, wizard: KernelWizard, tile
                       sharp_mode=header["config"].get("sharp_mode", "middle"))
 
 
-# ----------------------------------------------------------------------------- on the fly
-
-
-class OnTheFlyKnownBlur:
-    """Known-blur images drawn per training batch: ``k = otf(sharp_batch, step_generator)``.
-
-    `known` is a dataset of aligned known-pair crops the size of the sharp crops (e.g.
-    :class:`blur2blur.data.datasets.PairCrops`, which flips/rotates pairs before encoding).
-    Runs under ``no_grad``: the extractor is fixed while the translator trains.
-    """
-
-    def __init__(self, wizard: KernelWizard, known, look: CameraLook | None = None):
-        self.wizard, self.known, self.look = wizard.eval().requires_grad_(False), known, look
-
-    @torch.no_grad()
-    def __call__(self, sharp: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """sharp (B, 3, H, W) in [0, 1] -> K (B, 3, H, W) in [0, 1], each with its own known pair."""
-        device = sharp.device
-        idx = torch.randint(1 << 62, (sharp.shape[0],), generator=gen).tolist()
-        crops = [self.known[i] for i in idx]
-        ks = torch.stack([c["sharp"] for c in crops]).to(device)
-        kb = torch.stack([c["blurry"] for c in crops]).to(device)
-        if ks.shape[-2:] != sharp.shape[-2:]:
-            # Resizing would change the blur's scale: the known crops must match the sharp crops.
-            raise ValueError(f"known-pair crops are {tuple(ks.shape[-2:])}, sharp crops {tuple(sharp.shape[-2:])}")
-        out = reblur(self.wizard, sharp, ks, kb, gen=None)
-        if self.look is not None:
-            cpu_gen = torch.Generator().manual_seed(int(torch.randint(1 << 62, (1,), generator=gen)))
-            out = apply_camera_look(out.cpu(), self.look, generator=cpu_gen, present=estimate_noise([out.cpu()])
-                                    if self.look.noise else None).to(device)
-        return out
-
-
 __all__ = [
     "MANIFEST",
-    "OnTheFlyKnownBlur",
     "TransferConfig",
     "TransferItem",
     "TransferResult",

@@ -32,7 +32,7 @@ Layouts (``layout=`` name, then the tree it expects)::
                  root/trainC/  known-blur blurry images \\ paired (the reference pairs them by
                  root/trainD/  their sharp counterparts  / sorted position; we match by stem)
                  root/testA/   blurry test inputs                                - unpaired
-                 ``find_pairs`` returns trainC/trainD; :func:`find_unpaired_sets` lists A, B, testA.
+                 ``find_pairs`` returns trainC/trainD (the pairs; the unpaired sets are plain folders).
 
 Sequences (``rb2v``) are reduced by ``sharp_mode``: ``"middle"`` takes the middle frame
 (lower middle for even counts), ``"average"`` is a plain mean of the frames in the stored
@@ -48,7 +48,7 @@ from pathlib import Path
 
 import torch
 
-from blur2blur.data.images import IMAGE_EXTENSIONS, ImageReadError, read_image
+from blur2blur.data.images import IMAGE_EXTENSIONS, read_image
 
 LAYOUTS = ("gopro", "reds", "rsblur", "rb2v", "folders", "blur2blur")
 SHARP_MODES = ("middle", "average")
@@ -181,14 +181,6 @@ def _folders(root: Path) -> list[BlurPair]:
     return _match(blur_dir, sharp_dir, None)
 
 
-def find_unpaired_sets(root: str | os.PathLike) -> dict[str, list[Path]]:
-    """The unpaired folders of the reference Blur2Blur layout: ``{"trainA", "trainB", "testA"}``
-    (whichever exist) mapped to their sorted image paths. See the module docstring."""
-    root = Path(root)
-    return {name: sorted(p for p in (root / name).iterdir() if _is_image(p))
-            for name in ("trainA", "trainB", "testA") if (root / name).is_dir()}
-
-
 # --- public API ------------------------------------------------------------------------------
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -252,33 +244,10 @@ def _sharp_paths(pair: BlurPair) -> tuple[Path, ...]:
     return pair.sharp if isinstance(pair.sharp, tuple) else (pair.sharp,)
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.verify()
-        with Image.open(path) as im:
-            return im.size
-    except Exception as e:  # any decoder failure means "unreadable"
-        raise ImageReadError(f"{path}: {e}") from e
-
-
-def validate_pairs(pairs: Iterable[BlurPair], *, check_sizes: bool = True) -> None:
-    """Open every file header; raise :class:`PairDatasetError` listing each broken pair by path
-    (unreadable file, or blurry/sharp size mismatch when ``check_sizes``)."""
-    problems: list[str] = []
-    for pair in pairs:
-        try:
-            sizes = {p: _image_size(p) for p in (pair.blurry, *_sharp_paths(pair))}
-        except ImageReadError as e:
-            problems.append(f"unreadable: {e}")
-            continue
-        if check_sizes and len(set(sizes.values())) > 1:
-            detail = ", ".join(f"{p} {w}x{h}" for p, (w, h) in sizes.items())
-            problems.append(f"size mismatch: {detail}")
-    if problems:
-        raise PairDatasetError(f"{len(problems)} broken pair(s):\n  " + "\n  ".join(problems))
+def middle_sharp(pair: BlurPair) -> Path:
+    """The pair's sharp image; of a sharp sequence, its middle frame (the lower middle for even counts)."""
+    paths = _sharp_paths(pair)
+    return paths[(len(paths) - 1) // 2]
 
 
 def load_pair(pair: BlurPair, sharp_mode: str = "middle") -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,7 +258,7 @@ def load_pair(pair: BlurPair, sharp_mode: str = "middle") -> tuple[torch.Tensor,
     blurry = read_image(pair.blurry)[0]
     paths = _sharp_paths(pair)
     if sharp_mode == "middle":
-        sharp = read_image(paths[(len(paths) - 1) // 2])[0]
+        sharp = read_image(middle_sharp(pair))[0]
     else:
         frames = [read_image(p)[0] for p in paths]
         if len({f.shape for f in frames}) > 1:

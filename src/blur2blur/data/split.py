@@ -19,8 +19,11 @@ import random
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from blur2blur.data.pairs import BlurPair, _sharp_paths
+from blur2blur.data.pairs import BlurPair, middle_sharp
+
+T = TypeVar("T")
 
 
 def scene_of(pair: BlurPair) -> str:
@@ -44,6 +47,32 @@ def split_scenes(pairs: Sequence[BlurPair], ratio: float = 0.6, seed: int = 0
     n_b = min(max(1, round(len(scenes) * ratio)), len(scenes) - 1)
     b_scenes = set(scenes[:n_b])
     return [p for p in pairs if scene_of(p) in b_scenes], [p for p in pairs if scene_of(p) not in b_scenes]
+
+
+def split_by_scene(pairs: Sequence[BlurPair], val_fraction: float, seed: int = 0
+                   ) -> tuple[list[BlurPair], list[BlurPair]]:
+    """(train, held-out) with whole scenes on one side only; at least one scene stays for training.
+
+    `val_fraction` of the scenes (rounded) are drawn at random with `seed` and held out; 0 holds out none.
+    """
+    scenes = sorted({scene_of(p) for p in pairs})
+    n_val = min(int(round(len(scenes) * val_fraction)), len(scenes) - 1) if val_fraction > 0 else 0
+    held = set(random.Random(seed).sample(scenes, n_val))
+    return [p for p in pairs if scene_of(p) not in held], [p for p in pairs if scene_of(p) in held]
+
+
+def heldout_tail(items: Sequence[T], fraction: float, *, at_least_one: bool = False) -> tuple[list[T], list[T]]:
+    """(kept, held out): the last ``int(len * fraction)`` items held out, none of fewer than 10 items.
+
+    The one rule for the part of B whose held-out signals a translator reports (discriminator
+    accuracy, drift): B's images have no scenes to split by. `at_least_one`: hold out one even
+    then (a baseline that needs a validation image).
+    """
+    items = list(items)
+    n = int(len(items) * fraction) if len(items) >= 10 else 0
+    if at_least_one:
+        n = max(1, n)
+    return items[:len(items) - n], items[len(items) - n:]
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -80,7 +109,7 @@ def write_split(pairs: Sequence[BlurPair], out_dir: str | os.PathLike, ratio: fl
     manifest = {"source": source, "ratio": ratio, "seed": seed,
                 "B": {"scenes": sorted({scene_of(p) for p in b_pairs}), "files": {}},
                 "S": {"scenes": sorted({scene_of(p) for p in s_pairs}), "files": {}}}
-    for part, chosen, pick in (("B", b_pairs, lambda p: [p.blurry]), ("S", s_pairs, _sharp_middle)):
+    for part, chosen, pick in (("B", b_pairs, lambda p: [p.blurry]), ("S", s_pairs, lambda p: [middle_sharp(p)])):
         (out / part).mkdir(parents=True)
         used: set[str] = set()
         for pair in chosen:
@@ -92,9 +121,4 @@ def write_split(pairs: Sequence[BlurPair], out_dir: str | os.PathLike, ratio: fl
     return out
 
 
-def _sharp_middle(pair: BlurPair) -> list[Path]:
-    paths = _sharp_paths(pair)
-    return [paths[(len(paths) - 1) // 2]]
-
-
-__all__ = ["scene_of", "split_scenes", "write_split"]
+__all__ = ["heldout_tail", "scene_of", "split_by_scene", "split_scenes", "write_split"]

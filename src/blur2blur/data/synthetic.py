@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import get_motion_kernel2d
 
+from blur2blur.ops import convolve_per_image
+
 
 def motion_kernel(size: int, angle: float, direction: float) -> torch.Tensor:
     """A ``(size, size)`` line kernel summing to 1.
@@ -54,13 +56,8 @@ def blur_with_kernels(images: torch.Tensor, kernels: torch.Tensor, *, gamma: flo
     Borders are reflected. With `gamma` (e.g. 2.2) the blur is applied in linear light, the
     way a real exposure integrates light, and the result is re-encoded.
     """
-    b, c, h, w = images.shape
-    if kernels.shape[0] != b:
-        raise ValueError(f"need one kernel per image: {kernels.shape[0]} kernels for {b} images")
-    k = kernels.shape[-1]
+    if kernels.shape[0] != images.shape[0]:
+        raise ValueError(f"need one kernel per image: {kernels.shape[0]} kernels for {images.shape[0]} images")
     x = images.clamp(0, 1) ** gamma if gamma else images
-    # Grouped convolution: every image gets its own kernel, applied to each of its channels.
-    x = F.pad(x.reshape(1, b * c, h, w), (k // 2,) * 4, mode="reflect")
-    weight = kernels.flip(-1, -2).repeat_interleave(c, 0)[:, None].to(x)
-    y = F.conv2d(x, weight, groups=b * c).reshape(b, c, h, w)
+    y = convolve_per_image(x, kernels)
     return y.clamp(0, 1) ** (1 / gamma) if gamma else y

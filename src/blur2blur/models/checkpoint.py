@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from blur2blur.fileio import atomic_path
 from blur2blur.models.registry import _ensure_loaded, create_model, get_spec, list_models
 
 FORMAT_VERSION = 1
@@ -248,18 +248,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, info: dict[str
         raise ValueError(f"checkpoint header is not JSON-serialisable: {e}") from e
     # safetensors refuses shared or non-contiguous storage; clone makes every tensor its own.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -453,18 +453,6 @@ class KernelWizard(nn.Module):
         th, tw = self.padded_size(*sharp.shape[-2:])
         return self.encode(pad_right_bottom(sharp, th, tw, mode), pad_right_bottom(blurry, th, tw, mode))
 
-    def blur_like(self, sharp: torch.Tensor, known_sharp: torch.Tensor, known_blurry: torch.Tensor,
-                  generator: torch.Generator | None = None, mode: str = "reflect") -> torch.Tensor:
-        """The Blur2Blur chain: blur `sharp` the way `known_sharp` became `known_blurry`.
-
-        All three (B, 3, H, W) in [0, 1] with the same H, W (any size; padded internally).
-        """
-        if sharp.shape[-2:] != known_sharp.shape[-2:]:
-            raise ValueError(f"sharp {tuple(sharp.shape[-2:])} and the known pair {tuple(known_sharp.shape[-2:])} "
-                             "must have the same H, W")
-        mean, sigma = self.encode_padded(known_sharp, known_blurry, mode)
-        return self.apply_kernel_padded(sharp, self.sample_kernel(mean, sigma, generator), mode)
-
 
 __all__ = [
     "APPLY_MULTIPLE",

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from blur2blur.data.images import write_image
+from blur2blur.fileio import atomic_path
 
 __all__ = ["ReportCrop", "ReportTable", "format_cell", "read_jsonl_curves", "write_report"]
 
@@ -601,14 +602,10 @@ def write_report(out_dir: str | os.PathLike, *, title: str, tables: Sequence[Rep
         "</html>",
         "",
     ])
-    tmp = out_dir / f".index.html.{os.getpid()}.tmp"
-    try:
+    with atomic_path(index) as tmp:
         tmp.write_text(page, encoding="utf-8")
         if index.exists() and not overwrite:  # appeared while the images were being written
             raise FileExistsError(f"{index} exists; refusing to overwrite it (pass overwrite=True to replace it)")
-        os.replace(tmp, index)
-    finally:
-        tmp.unlink(missing_ok=True)
     return index
 
 

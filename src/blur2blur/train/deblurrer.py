@@ -21,13 +21,12 @@ import torch
 
 from blur2blur.config import limits
 from blur2blur.data.datasets import PairCrops
-from blur2blur.data.pairs import BlurPair, load_pair
+from blur2blur.data.pairs import BlurPair
 from blur2blur.inference import restore
 from blur2blur.losses import multiscale_content_loss, psnr_loss
-from blur2blur.metrics import psnr
+from blur2blur.evaluate import gain_summary, paired_crop_psnrs
 from blur2blur.models import create_model
 from blur2blur.models.registry import MULTISCALE, spec_of
-from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, seed_initialisation
 from blur2blur.train.schedules import cosine_restarts
 from blur2blur.train.translator import input_scales
@@ -85,24 +84,13 @@ PRESETS = {"nafnet": nafnet_config, "restormer": restormer_config, "mimo_unet": 
 @torch.no_grad()
 def deblur_psnr(model: torch.nn.Module, pairs: Sequence[BlurPair], *, size: int | None = 256,
                 device: torch.device | str = "cpu", sharp_mode: str = "middle") -> dict[str, float]:
-    """Mean PSNR of the blurry inputs and of the deblurred outputs against the sharp images."""
-    if not pairs:
-        raise ValueError("no pairs to evaluate on")
-    was_training = model.training
-    model.eval()
-    before, after = [], []
-    for pair in pairs:
-        blurry, sharp = load_pair(pair, sharp_mode)
-        if size:
-            blurry, sharp = centre_crop(blurry, size), centre_crop(sharp, size)
-        out = restore(model, blurry[None].to(device))[0].cpu()
-        before.append(psnr(blurry, sharp))
-        after.append(psnr(out, sharp))
-    model.train(was_training)
+    """Mean PSNR of the blurry inputs and of the deblurred outputs against the sharp images (centre
+    crops of `size`), the gain, the share of pairs improved."""
+    after, before = paired_crop_psnrs(
+        model, pairs, lambda blurry, sharp: (restore(model, blurry[None].to(device))[0].cpu(), sharp, blurry),
+        size=size, sharp_mode=sharp_mode)
     n = len(before)
-    return {"psnr_blurry": sum(before) / n, "psnr_deblurred": sum(after) / n,
-            "gain_db": (sum(after) - sum(before)) / n, "improved": sum(a > b for a, b in zip(after, before)) / n,
-            "pairs": float(n)}
+    return {"psnr_blurry": sum(before) / n, "psnr_deblurred": sum(after) / n, **gain_summary(after, before)}
 
 
 class DeblurrerTrainer(Trainer):

@@ -20,7 +20,6 @@ Differences from the official code, each for a reason:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -29,11 +28,11 @@ from torch import nn
 
 from blur2blur.config import limits
 from blur2blur.data.datasets import PairCrops
-from blur2blur.data.pairs import BlurPair, load_pair
-from blur2blur.metrics import psnr
+from blur2blur.data.pairs import BlurPair
+from blur2blur.data.split import split_by_scene  # noqa: F401  (its old home; kept importable)
+from blur2blur.evaluate import gain_summary, paired_crop_psnrs
 from blur2blur.models import create_model
 from blur2blur.models.kernel_wizard import KernelWizard
-from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, seed_initialisation
 from blur2blur.train.schedules import cosine_restarts
 
@@ -106,20 +105,6 @@ def kernel_kl(mean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return (mean ** 2 + sigma ** 2 - torch.log(1e-8 + sigma ** 2) - 1).sum()
 
 
-# ----------------------------------------------------------------------------- data split
-
-
-def split_by_scene(pairs: Sequence[BlurPair], val_fraction: float, seed: int = 0
-                   ) -> tuple[list[BlurPair], list[BlurPair]]:
-    """(train, held-out) with whole scenes on one side only; at least one scene stays for training."""
-    scenes = sorted({p.scene or str(p.blurry) for p in pairs})
-    n_val = min(int(round(len(scenes) * val_fraction)), len(scenes) - 1) if val_fraction > 0 else 0
-    held = set(random.Random(seed).sample(scenes, n_val))
-    train = [p for p in pairs if (p.scene or str(p.blurry)) not in held]
-    val = [p for p in pairs if (p.scene or str(p.blurry)) in held]
-    return train, val
-
-
 # ----------------------------------------------------------------------------- metric
 
 
@@ -132,25 +117,14 @@ def reblur_psnr(extractor: KernelWizard, pairs: Sequence[BlurPair], *, size: int
     ``apply(sharp, encode(sharp, blurry))`` against ``blurry``, and the identity baseline
     PSNR(sharp, blurry). Returns the means, the gain and the share of pairs improved.
     """
-    if not pairs:
-        raise ValueError("no pairs to evaluate on")
-    was_training = extractor.training
-    extractor.eval()
-    reblur, identity = [], []
-    for pair in pairs:
-        blurry, sharp = load_pair(pair, sharp_mode)
-        if size:
-            blurry, sharp = centre_crop(blurry, size), centre_crop(sharp, size)
+    def produce(blurry: torch.Tensor, sharp: torch.Tensor):
         b, s = blurry[None].to(device), sharp[None].to(device)
         mean, _ = extractor.encode_padded(s, b)  # the mean kernel: the metric should not be random
-        out = extractor.apply_kernel_padded(s, mean).clamp(0, 1)
-        reblur.append(psnr(out[0].cpu(), blurry))
-        identity.append(psnr(sharp, blurry))
-    extractor.train(was_training)
+        return extractor.apply_kernel_padded(s, mean).clamp(0, 1)[0].cpu(), blurry, sharp
+
+    reblur, identity = paired_crop_psnrs(extractor, pairs, produce, size=size, sharp_mode=sharp_mode)
     n = len(reblur)
-    mean_r, mean_i = sum(reblur) / n, sum(identity) / n
-    return {"reblur_psnr": mean_r, "identity_psnr": mean_i, "gain_db": mean_r - mean_i,
-            "improved": sum(r > i for r, i in zip(reblur, identity)) / n, "pairs": float(n)}
+    return {"reblur_psnr": sum(reblur) / n, "identity_psnr": sum(identity) / n, **gain_summary(reblur, identity)}
 
 
 # ----------------------------------------------------------------------------- trainer

@@ -42,6 +42,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from blur2blur.config import check_limits, limits
+from blur2blur.devices import pick_device
+from blur2blur.fileio import atomic_path
 from blur2blur.seeding import mix_seed
 from blur2blur.train.schedules import Schedule, constant
 
@@ -146,14 +148,7 @@ def setup_runtime(cfg: LoopConfig) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if cfg.device:
-        from blur2blur.inference import pick_device
-
-        device = pick_device(cfg.device)  # ValueError naming a device this machine does not have
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", local % torch.cuda.device_count())
-    else:
-        device = torch.device("cpu")
+    device = pick_device(cfg.device, local_rank=local, mps=False)  # ValueError naming an absent device
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
@@ -299,9 +294,8 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_state(run_dir: Path, step: int, trainer: Trainer, scalers: Mapping[str, torch.amp.GradScaler],

@@ -9,7 +9,7 @@ Signals that say whether training works (logged every step, evaluated on held-ou
 
 * ``d_acc``: the discriminator's accuracy on K vs G(B). Stuck near 0.5, D cannot tell the
   sets apart and G has no target; ``d_warmup`` steps train D alone with G at the identity
-  first (see ../shared notes: a CPU-scale trial failed exactly there);
+  first (a CPU-scale trial failed exactly there without it);
 * ``drift_psnr``: PSNR(G(y), y). It falls as G changes images; a fast fall with a silent D
   means the reconstruction term, not the blur, is steering G.
 """
@@ -30,7 +30,7 @@ from blur2blur.data.curriculum import Curriculum
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
 from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_loss, gradient_penalty
-from blur2blur.metrics import psnr
+from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model
 from blur2blur.ops import centre_crop
 from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, list_checkpoints, seed_initialisation
@@ -54,11 +54,18 @@ class TranslatorConfig:
     color_jitter: float = 0.1                                # paper: rotation, flip and colour jitter
     adv_loss: Literal["log", "hinge", "lsgan"] = "log"       # reference code: hinge
     gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
-    lambda_grad: float = 0.005                               # reference code: 1e-4
-    lambda_rec: float = 0.8
-    perceptual: Literal["paper", "reference", "pixel"] = "paper"  # VGG19 / VGG16 taps / L1 (no VGG: offline)
+    lambda_grad: float = field(default=0.005, metadata=limits(minimum=0))  # reference code: 1e-4
+    lambda_rec: float = field(default=0.8, metadata=limits(minimum=0))
+    # VGG19 / VGG16 taps / multi-scale L1 / the offline low-pass content term (losses.lowpass_content_loss)
+    perceptual: Literal["paper", "reference", "pixel", "lowpass"] = "paper"
+    # lowpass: the low-pass, in finest-scale pixels; Charbonnier's smooth zone (0.5/255); the high band's rate
+    # (the low band's: 1)
+    content_sigma: float = field(default=4.0, metadata=limits(minimum=0))
+    content_eps: float = field(default=0.002, metadata=limits(above=0))
+    content_high_weight: float = field(default=0.2, metadata=limits(minimum=0))
     vgg_weights: str = "imagenet"                            # a path, or "random" (meaningless; tests only)
     lr: float = field(default=2e-4, metadata=limits(above=0))  # pix2pix defaults (the paper's G setting)
+    d_lr: float | None = field(default=None, metadata=limits(above=0))  # the discriminator's rate; None: lr (paper)
     betas: tuple[float, float] = (0.5, 0.999)
     hold_steps: int = field(default=500_000, metadata=limits(minimum=0))
     decay_steps: int = field(default=500_000, metadata=limits(minimum=0))
@@ -69,6 +76,34 @@ class TranslatorConfig:
     val_images: int = field(default=16, metadata=limits(minimum=0))
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, batch_size=16, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
+
+
+def require_content_weights(cfg: TranslatorConfig, key: str = "perceptual") -> None:
+    """Refuse before anything trains when `cfg`'s reconstruction term needs VGG weights it cannot get.
+
+    The paper's and the reference's terms need ImageNet VGG19 / VGG16 weights: found in the cache,
+    or downloaded now (once). Offline without them this raises :class:`blur2blur.hub.OfflineError`
+    naming the file, where to put it and the offline option (`key`: how the caller spells the setting,
+    e.g. ``translator.perceptual`` in ``fit``). The ``pixel`` and ``lowpass`` terms need nothing.
+    """
+    from blur2blur import hub
+
+    if cfg.perceptual not in ("paper", "reference") or cfg.vgg_weights == "random":
+        return
+    offline_option = (f"or train offline with the low-pass content term instead: --set {key}=lowpass "
+                      "(what the CPU presets use)")
+    if cfg.vgg_weights != "imagenet":
+        if not Path(cfg.vgg_weights).is_file():
+            weights_key = key[:-len("perceptual")] + "vgg_weights"  # spelt as `key` is: translator.vgg_weights
+            raise FileNotFoundError(f"{weights_key}: {cfg.vgg_weights}: no such file (the {cfg.perceptual!r} "
+                                    f"content term needs VGG weights); {offline_option}")
+        return
+    name = "vgg19" if cfg.perceptual == "paper" else "vgg16"
+    try:
+        hub.fetch(name)
+    except hub.DownloadError as e:
+        raise hub.OfflineError(f"{key}={cfg.perceptual} needs the ImageNet {name.upper()} weights: {e}. "
+                               f"{offline_option[0].upper()}{offline_option[1:]}") from e
 
 
 def input_scales(y: torch.Tensor, n: int = 3) -> list[torch.Tensor]:
@@ -92,7 +127,7 @@ def init_identity(net: torch.nn.Module) -> torch.nn.Module:
 
 def drift_psnr(out: torch.Tensor, y: torch.Tensor) -> float:
     """PSNR(G(y), y) in dB, capped at 100 (the identity would give infinity)."""
-    return min(psnr(out.clamp(0, 1), y), 100.0)
+    return capped_psnr(out, y)   # y: an image of B, in [0, 1] already
 
 
 def _accuracy(real: Sequence[torch.Tensor], fake: Sequence[torch.Tensor]) -> float:
@@ -153,11 +188,12 @@ class TranslatorTrainer(Trainer):
                              "discriminator also sees the 1/4 scale")
         self.translator, self.discriminator = g, d
         self.G, self.D = runtime.prepare(g), runtime.prepare(d)
-        self.perceptual = PerceptualLoss(cfg.perceptual, weights=cfg.vgg_weights).to(runtime.device)
+        self.perceptual = PerceptualLoss(cfg.perceptual, weights=cfg.vgg_weights, sigma=cfg.content_sigma,
+                                         eps=cfg.content_eps, high_weight=cfg.content_high_weight).to(runtime.device)
         self.nets = {"translator": g, "discriminator": d}
         self.optimizers = {
             "translator": torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
-            "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
+            "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.d_lr or cfg.lr, betas=tuple(cfg.betas)),
         }
         sched = constant_then_linear(cfg.hold_steps, cfg.decay_steps)
         self.schedules = {"translator": sched, "discriminator": sched}
@@ -237,4 +273,4 @@ class TranslatorTrainer(Trainer):
 
 
 __all__ = ["TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy", "drift_psnr", "init_identity",
-           "input_scales", "load_discriminator"]
+           "input_scales", "load_discriminator", "require_content_weights"]

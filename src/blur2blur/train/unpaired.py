@@ -25,7 +25,7 @@ The published recipes (:data:`RECIPES`) differ in everything else:
   released code's, with RMSProp decay 0.9 (duxingren14/DualGAN ``model.py``). No schedule: the
   code keeps the rate constant.
 
-    >>> cfg = cyclegan_config(n_images=max(len(blurry), len(sharp)))   # 200 epochs of the larger set
+    >>> cfg = UnpairedConfig(method="cyclegan").resolved()            # the published recipe
     >>> tr = UnpairedTranslationTrainer(cfg, blurry, sharp, setup_runtime(cfg.loop), val_blurry=held_out)
     >>> train(tr, tr.runtime, cfg.loop, "runs/cyclegan")                 # tr.nets["G_BS"] is the deblurrer
 
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from blur2blur.config import limits
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
 from blur2blur.losses import discriminator_loss, generator_adv_loss
-from blur2blur.metrics import psnr
+from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model, spec_of
 from blur2blur.models.cyclegan import gan_init_
 from blur2blur.models.registry import IMAGE
@@ -106,11 +105,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         "decay_fraction": 0.0,      # constant rate
     },
 }
-# Epochs of the published runs: CycleGAN 100 + 100 (Sec. 4 "Training details"); DualGAN 45
-# (the training commands of the released code's README).
-RECIPE_EPOCHS = {"cyclegan": 200, "dualgan": 45}
-
-
 @dataclass
 class UnpairedConfig:
     """Settings of a CycleGAN or DualGAN run. Fields left at None take the method's published value
@@ -176,30 +170,6 @@ class UnpairedConfig:
         if out.clip < 0 or out.pool_size < 0:
             raise ValueError("clip and pool_size must be >= 0")
         return out
-
-
-def epochs_to_steps(n_images: int, epochs: float, batch_size: int = 1) -> int:
-    """Steps of `epochs` passes over `n_images` images at `batch_size` (rounded up)."""
-    return max(1, math.ceil(n_images * epochs / batch_size))
-
-
-def _recipe_config(method: Method, n_images: int | None) -> UnpairedConfig:
-    cfg = UnpairedConfig(method=method)
-    if n_images:
-        cfg.loop.steps = epochs_to_steps(n_images, RECIPE_EPOCHS[method], cfg.loop.batch_size)
-    return cfg.resolved()
-
-
-def cyclegan_config(n_images: int | None = None) -> UnpairedConfig:
-    """CycleGAN's published recipe, every value explicit. With `n_images` (CycleGAN's epoch is
-    ``max(|B|, |S|)`` images), ``loop.steps`` is its 200 epochs at batch size 1."""
-    return _recipe_config("cyclegan", n_images)
-
-
-def dualgan_config(n_images: int | None = None) -> UnpairedConfig:
-    """DualGAN's published recipe, every value explicit. With `n_images` (DualGAN's code counts an
-    epoch as ``min(|B|, |S|)`` images), ``loop.steps`` is the README's 45 epochs at batch size 1."""
-    return _recipe_config("dualgan", n_images)
 
 
 def tiny_config(method: Method, steps: int = 4) -> UnpairedConfig:
@@ -311,11 +281,6 @@ class UnpairedDraws(Dataset):
 
 
 # ----------------------------------------------------------------------------- the trainer
-
-
-def _capped_psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    # Identical images give inf; cap so that averages and logs stay finite.
-    return min(psnr(x.clamp(0, 1), y.clamp(0, 1)), 100.0)
 
 
 class UnpairedTranslationTrainer(Trainer):
@@ -503,11 +468,11 @@ class UnpairedTranslationTrainer(Trainer):
         cycle, change = [], []
         for b in crops(self.val_blurry):
             fake_s = run_padded(self.g_bs, b).float().clamp(0, 1)
-            cycle.append(_capped_psnr(run_padded(self.g_sb, fake_s).float(), b))
-            change.append(_capped_psnr(fake_s, b))
+            cycle.append(capped_psnr(run_padded(self.g_sb, fake_s).float(), b))
+            change.append(capped_psnr(fake_s, b))
         if cycle:
             values.update(cycle_psnr_b=sum(cycle) / len(cycle), change_psnr_b=sum(change) / len(change))
-        cycle_s = [_capped_psnr(run_padded(self.g_bs, run_padded(self.g_sb, s).float().clamp(0, 1)).float(), s)
+        cycle_s = [capped_psnr(run_padded(self.g_bs, run_padded(self.g_sb, s).float().clamp(0, 1)).float(), s)
                    for s in crops(self.val_sharp)]
         if cycle_s:
             values["cycle_psnr_s"] = sum(cycle_s) / len(cycle_s)
@@ -520,16 +485,12 @@ class UnpairedTranslationTrainer(Trainer):
 
 __all__ = [
     "RECIPES",
-    "RECIPE_EPOCHS",
     "HistoryPool",
     "UnpairedConfig",
     "UnpairedDraws",
     "UnpairedTranslationTrainer",
     "cycle_loss",
-    "cyclegan_config",
     "d_adversarial_loss",
-    "dualgan_config",
-    "epochs_to_steps",
     "g_adversarial_loss",
     "tiny_config",
 ]

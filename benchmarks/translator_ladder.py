@@ -1,0 +1,396 @@
+"""Does the translator learn? Blur2Blur on a ladder of rising difficulty, per simulated camera.
+
+For each unknown camera the translator G is trained on the camera's blurry images B against a
+known-blur set K of four kinds (rungs), and every rung reports the signals that say whether the
+result means anything: D's held-out accuracy on K vs B, the drift PSNR(G(y), y), and D'(G(y))
+against D' direct on held-out test pairs, with the gap closed ``(B2B - direct) / (upper - direct)``
+along the way (the learning curve):
+
+  (a) K = the camera's own sharp images S: G must learn to sharpen; D separates the sets easily;
+  (b) K = the known camera's blur, in the camera's look, on the *same scenes* as B;
+  (c) the same on the scenes of S (the real setting with a perfect kernel extractor);
+  (d) K from a kernel extractor F trained on the known pairs (``--extractor``, optional).
+
+A rung where G stays at the identity (drift above 60 dB) or D stays at chance is marked failed.
+
+The known camera: straight, uniform motion blur in linear light (gamma 2.2, no noise). D' is a
+small NAFNet fine-tuned from the bundled sample deblurrer on the known camera's pairs (the
+bundled demo's known-camera photos, its 6 known test scenes held out). The unknown cameras
+(camera_sim configs below) differ from it in look only, in blur shape only, or in both. Their
+scenes come from the photographs given with ``--photos`` (downscaled, split by whole photo into
+test, B and S; photos that share a name with a bundled known-camera photo are left out, since
+D' has seen them). Everything lands in ``--out`` and is skipped when present, so the script
+resumes; jobs can run in separate processes (``--only``).
+
+  python benchmarks/translator_ladder.py --photos PHOTOS_DIR [MORE_DIRS] --out runs/ladder
+  python benchmarks/translator_ladder.py ... --only deblurrer          # then, in parallel:
+  python benchmarks/translator_ladder.py ... --only upper:shape translate:shape:b
+  python benchmarks/translator_ladder.py ... --only report             # ladder.json + ladder.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from blur2blur.config import to_dict
+from blur2blur.data import camera_sim
+from blur2blur.data.images import expand_inputs, read_image, write_image
+from blur2blur.data.pairs import find_pairs
+from blur2blur.evaluate import EvalConfig, evaluate, paired_difference
+from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train_and_save
+
+MOTION = ("exposure", "subframes", "trajectory_steps", "momentum", "acceleration", "translation",
+          "translation_units", "rotation", "rotation_centre")
+KNOWN = camera_sim.CameraConfig(
+    name="known", exposure=1.0, subframes=24, momentum=1.0, acceleration=0.0, translation=(5.0, 13.0),
+    response="gamma", gamma=2.2)
+_LOOK = dict(response="srgb", contrast=1.25, noise_a=4e-4, noise_b=1e-5, jpeg_quality=85)
+_SHAPE = dict(momentum=0.6, acceleration=1.0, rotation=(1.0, 3.0), rotation_centre="random")
+CAMERAS = {
+    "look": dataclasses.replace(KNOWN, name="look", **_LOOK),      # the known blur; other tone, noise, JPEG
+    "shape": dataclasses.replace(KNOWN, name="shape", **_SHAPE),   # curved, rotating shake; the known look
+    "both": dataclasses.replace(KNOWN, name="both", **_SHAPE, **_LOOK),
+}
+RUNGS = {"a": "K = the camera's sharp images S", "b": "K = known blur on B's scenes",
+         "c": "K = known blur on S's scenes", "d": "K = the kernel extractor's"}
+IDENTITY_DRIFT_DB = 60.0
+CHANCE = 0.6
+
+
+def log(msg: str) -> None:
+    print(f"[ladder] {msg}", file=sys.stderr, flush=True)
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def scenes(args) -> dict[str, list[Path]]:
+    """The photos downscaled to ``--long-side`` and split by whole photo into test / B / S."""
+    from blur2blur.data.demo import split_demo_photos
+
+    root = args.out / "scenes"
+    if not (root / "split.json").exists():
+        known_stems = {p.stem for p in split_demo_photos()[0]}
+        photos = [p for p in expand_inputs(args.photos) if p.stem not in known_stems]
+        groups: dict[str, list[str]] = {"test": [], "b": [], "s": []}
+        for i, p in enumerate(photos):
+            group = "test" if i % 5 == 4 else ("b" if (i - i // 5) % 2 == 0 else "s")
+            img, _ = read_image(p)
+            scale = args.long_side / max(img.shape[-2:])
+            if scale < 1:
+                img = F.interpolate(img[None], scale_factor=scale, mode="bicubic", antialias=True)[0].clamp(0, 1)
+            write_image(img, root / group / f"{p.stem}.png", overwrite=True)
+            groups[group].append(p.stem)
+        write_json(root / "split.json", {"long_side": args.long_side, "groups": groups})
+    groups = json.loads((root / "split.json").read_text())["groups"]
+    return {g: [root / g / f"{s}.png" for s in stems] for g, stems in groups.items()}
+
+
+def shoot(photos: list[Path], folder: Path, camera, seed: int, sharp: str = "clean"):
+    if not (folder / "manifest.json").exists():
+        camera_sim.write_camera_pairs(photos, folder, camera, seed=seed, sharp=sharp, overwrite=folder.exists(),
+                                      show_progress=False)
+    return find_pairs(folder, "folders")
+
+
+def known_pairs(args):
+    from blur2blur.data.demo import known_test_photos, split_demo_photos
+
+    test = set(known_test_photos())
+    train = [p for p in split_demo_photos()[0] if p not in test]
+    return (shoot(train, args.out / "known" / "train", KNOWN, args.seed),
+            shoot(sorted(test), args.out / "known" / "test", KNOWN, args.seed + 1))
+
+
+def camera_sets(args, name: str) -> dict:
+    cam, s = CAMERAS[name], scenes(args)
+    d = args.out / "cameras" / name / "data"
+    known_motion = dataclasses.replace(cam, name=f"{name}-known-blur", **{f: getattr(KNOWN, f) for f in MOTION})
+    still = dataclasses.replace(cam, name=f"{name}-still", exposure=0.0)
+    b_pairs = shoot(s["b"], d / "b", cam, args.seed + 10)
+    s_pairs = shoot(s["s"], d / "s-pairs", cam, args.seed + 11)      # the upper bound's pairs only
+    out = {"test": shoot(s["test"], d / "test", cam, args.seed + 12), "b": [p.blurry for p in b_pairs],
+           "train_pairs": b_pairs + s_pairs,
+           "K": {"a": [p.blurry for p in shoot(s["s"], d / "k-a-still", still, args.seed + 13, "original")],
+                 "b": [p.blurry for p in shoot(s["b"], d / "k-b", known_motion, args.seed + 14)],
+                 "c": [p.blurry for p in shoot(s["s"], d / "k-c", known_motion, args.seed + 15)]}}
+    if args.extractor:
+        out["K"]["d"] = extractor_k(args, name, out["K"]["a"])
+    return out
+
+
+def extractor_k(args, name: str, sharp: list[Path]) -> list[Path]:
+    from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
+    from blur2blur.models import load_any
+
+    folder = args.out / "cameras" / name / "data" / "k-d"
+    if not (folder / "manifest.jsonl").exists():
+        transfer_to_folder(load_any(args.extractor, arch="kernel_wizard"), known_pairs(args)[0], sharp, folder,
+                           TransferConfig(variants=1, camera_noise="auto"))
+    return sorted(folder.glob("*.png"))
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def deblurrer_config(steps: int, lr: float, seed: int):
+    from blur2blur.train.deblurrer import tiny_config
+
+    cfg = tiny_config()
+    return dataclasses.replace(cfg, lr=lr, eta_min=1e-6, loop=dataclasses.replace(
+        cfg.loop, steps=steps, checkpoint_every=max(steps // 4, 1), eval_every=0, image_every=0,
+        keep_checkpoints=1, seed=seed))
+
+
+def train_deblurrer(name: str, init: Path, train, held, steps: int, lr: float, out: Path, seed: int) -> Path:
+    from blur2blur.models import load_any
+    from blur2blur.train.deblurrer import DeblurrerTrainer
+
+    if out.exists():
+        return out
+    cfg = deblurrer_config(steps, lr, seed)
+    trainer = DeblurrerTrainer(cfg, train, held, setup_runtime(cfg.loop), model=load_any(init))
+    train_and_save(trainer, trainer.runtime, cfg.loop, out.parent / f"{name}-run", trainer.net, out,
+                   config=to_dict(cfg), info={"trained_by": "benchmarks/translator_ladder.py"}, desc=name)
+    return out
+
+
+def deblurrer(args) -> Path:
+    from blur2blur.assets import sample_deblurrer_path
+
+    train, test = known_pairs(args)
+    if args.deblurrer_steps == 0:
+        return sample_deblurrer_path()
+    path = train_deblurrer("deblurrer", sample_deblurrer_path(), train, test[:2], args.deblurrer_steps, 5e-4,
+                           args.out / "known" / "deblurrer.safetensors", args.seed)
+    evaluated(args.out / "known" / "eval-deblurrer.json", path, test, args)
+    return path
+
+
+def upper(args, name: str) -> Path:
+    data = camera_sets(args, name)
+    return train_deblurrer("upper", deblurrer(args), data["train_pairs"], data["test"][:2], args.upper_steps, 2e-4,
+                           args.out / "cameras" / name / "upper.safetensors", args.seed)
+
+
+def translator_config(args):
+    from blur2blur.fit import tiny_config
+
+    tr = tiny_config().translator
+    steps = args.steps
+    return dataclasses.replace(
+        tr, perceptual=args.content, lambda_rec=args.lambda_rec, content_sigma=args.sigma, content_eps=args.eps,
+        content_high_weight=args.high_weight, d_warmup=args.warmup,
+        lambda_grad=args.lambda_grad, d_lr=args.d_lr, curriculum=False, hold_steps=steps // 2, decay_steps=steps - steps // 2,
+        loop=dataclasses.replace(tr.loop, steps=steps, seed=args.seed, checkpoint_every=args.eval_every,
+                                 eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
+                                 log_every=10))
+
+
+def translate(args, name: str, rung: str) -> Path:
+    from blur2blur.train.translator import TranslatorTrainer
+
+    run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
+    out = run / "translator.safetensors"
+    if out.exists():
+        return out
+    data = camera_sets(args, name)
+    blurry, known = [str(p) for p in data["b"]], [str(p) for p in data["K"][rung]]
+    held = max(1, len(blurry) // 10)
+    cfg = translator_config(args)
+    trainer = TranslatorTrainer(cfg, blurry[:-held], known[:-held], setup_runtime(cfg.loop),
+                                val_blurry=blurry[-held:], val_known=known[-held:])
+    log(f"{name}/{rung}: |B| = {len(blurry) - held}, |K| = {len(known) - held}, {held} held out each")
+    train_and_save(trainer, trainer.runtime, cfg.loop, run / "translator-run", trainer.translator, out,
+                   config=to_dict(cfg), info={"trained_by": "benchmarks/translator_ladder.py"},
+                   desc=f"{name}/{rung}")
+    return out
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def eval_config() -> EvalConfig:
+    return EvalConfig(crop=128, crops_per_image=4)
+
+
+def evaluated(path: Path, model, pairs, args) -> dict:
+    """The stored evaluation at `path`, else evaluate `model` (a path, a network or None: the input)."""
+    from blur2blur.models import load_any
+
+    if path.exists():
+        return json.loads(path.read_text())
+    net = load_any(model).eval() if isinstance(model, Path) else model
+    result = evaluate(net, pairs, eval_config(), progress=False)
+    write_json(path, result)
+    return result
+
+
+class _Finest(torch.nn.Module):
+    """G(y) alone (its finest scale, clamped): scored against the sharp target it is a deblurrer of its own."""
+
+    def __init__(self, g: torch.nn.Module):
+        super().__init__()
+        self.g, self.size_multiple = g, 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(x)[-1].clamp(0, 1)
+
+
+@torch.no_grad()
+def curve(args, name: str, rung: str, direct: dict, upper_result: dict) -> list[dict]:
+    """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve)."""
+    from blur2blur.models import create_model, load_any
+    from blur2blur.models.composed import ComposedDeblurrer
+    from blur2blur.ops import centre_crop
+    from blur2blur.train.translator import drift_psnr
+
+    run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
+    data = camera_sets(args, name)
+    d_prime = load_any(deblurrer(args)).eval()
+    cfg = translator_config(args)
+    heldout = {}
+    log_file = run / "translator-run" / "log.jsonl"
+    if log_file.exists():
+        for line in log_file.read_text().splitlines():
+            rec = json.loads(line)
+            if "d_acc_b_vs_k" in rec:
+                heldout[rec["step"]] = rec
+    points = []
+    for step, ckpt in list_checkpoints(run / "translator-run"):
+        g = create_model(cfg.arch, **cfg.arch_args)
+        g.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["nets"]["translator"])
+        g.eval()
+        model = ComposedDeblurrer.from_parts(g, d_prime).eval()
+        res = evaluated(run / "eval" / f"step_{step:07d}.json", model, data["test"], args)
+        g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", _Finest(g), data["test"], args)
+        crops = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
+        drift = [drift_psnr(g(c[None])[-1][0], c) for c in crops]
+        diff = paired_difference(res, direct)
+        up = upper_result["summary"]["psnr"] - direct["summary"]["psnr"]
+        h = heldout.get(step, {})
+        points.append({"step": step, "psnr": res["summary"]["psnr"], "g_psnr": g_alone["summary"]["psnr"],
+                       "d_psnr": diff["psnr"],
+                       "improved": diff["improved"], "gap_closed": diff["psnr"] / up if up > 0 else None,
+                       "drift_test": sum(drift) / len(drift), "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
+                       "d_acc_heldout": h.get("d_acc_heldout"), "drift_heldout": h.get("drift_psnr")})
+    return points
+
+
+def report(args) -> dict:
+    _, known_test = known_pairs(args)
+    known = evaluated(args.out / "known" / "eval-deblurrer.json", deblurrer(args), known_test, args)["summary"]
+    results = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "only"},
+               "known": known, "cameras": {}}
+    lines = ["# Translator ladder", "",
+             f"D' on the known camera's held-out blur: {known['psnr_input']:.2f} -> {known['psnr']:.2f} dB "
+             f"({known['gain_over_input']:+.2f} dB, {known['samples']} crops).", ""]
+    for name in args.cameras:
+        cam_dir = args.out / "cameras" / name
+        data = camera_sets(args, name)
+        blurry = evaluated(cam_dir / "eval" / "blurry.json", None, data["test"], args)
+        direct = evaluated(cam_dir / "eval" / "direct.json", deblurrer(args), data["test"], args)
+        up_path = cam_dir / "upper.safetensors"
+        if not up_path.exists():
+            log(f"{name}: no upper bound yet; skipped")
+            continue
+        up = evaluated(cam_dir / "eval" / "upper.json", up_path, data["test"], args)
+        up_gain = paired_difference(up, direct)
+        cam = {"sizes": {"B": len(data["b"]), "test_crops": direct["summary"]["samples"],
+                         **{f"K_{r}": len(v) for r, v in data["K"].items()}},
+               "blurry": blurry["summary"]["psnr"], "direct": direct["summary"]["psnr"],
+               "upper": up["summary"]["psnr"], "upper_gain": up_gain["psnr"], "rungs": {}}
+        lines += [f"## Camera `{name}`", "",
+                  f"B: {len(data['b'])} images; test: {direct['summary']['samples']} crops. Blurry "
+                  f"{cam['blurry']:.2f} dB, D' direct {cam['direct']:.2f}, upper bound {cam['upper']:.2f} "
+                  f"({up_gain['psnr']:+.2f} dB over direct, {100 * up_gain['improved']:.0f}% of crops).", "",
+                  "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | D'(G(y)) | Δ vs direct | improved | "
+                  "gap closed | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+        for rung in args.rungs:
+            if not (cam_dir / f"rung-{rung}{args.tag}" / "translator-run").is_dir():
+                continue
+            points = curve(args, name, rung, direct, up)
+            if not points:
+                continue
+            last = points[-1]
+            acc = max((p["d_acc_b_vs_k"] or 0) for p in points)
+            verdict = ("failed: D at chance" if acc < CHANCE else
+                       "failed: G stayed at the identity" if last["drift_test"] > IDENTITY_DRIFT_DB else "learned")
+            cam["rungs"][rung] = {"curve": points, "verdict": verdict}
+            gap = last["gap_closed"]
+            lines.append(f"| {rung} | {RUNGS[rung]} | {acc:.2f} | {last['drift_test']:.1f} dB | {last['psnr']:.2f} | "
+                         f"{last['d_psnr']:+.2f} | {100 * last['improved']:.0f}% | "
+                         f"{'–' if gap is None else f'{100 * gap:.0f}%'} | {verdict} |")
+        lines += ["", "Learning curve (gap closed at each evaluated step):", ""]
+        for rung, r in cam["rungs"].items():
+            pts = ", ".join(f"{p['step']}: {100 * (p['gap_closed'] or 0):.0f}%" for p in r["curve"])
+            lines.append(f"- rung {rung}: {pts}")
+        lines.append("")
+        results["cameras"][name] = cam
+    write_json(args.out / "ladder.json", results)
+    (args.out / "ladder.md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return results
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--photos", nargs="+", required=True, help="folders or files of sharp photographs (scenes)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cameras", nargs="+", default=list(CAMERAS), choices=list(CAMERAS))
+    p.add_argument("--rungs", nargs="+", default=["a", "b", "c"], choices=list(RUNGS))
+    p.add_argument("--extractor", type=Path, help="kernel extractor F for rung d")
+    p.add_argument("--long-side", type=int, default=512)
+    p.add_argument("--steps", type=int, default=600, help="translator steps per rung")
+    p.add_argument("--warmup", type=int, default=300, help="discriminator warm-up steps (G at the identity)")
+    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--content", default="lowpass", choices=["lowpass", "pixel"])
+    p.add_argument("--lambda-rec", type=float, default=0.8)
+    p.add_argument("--lambda-grad", type=float, default=1e-4)
+    p.add_argument("--sigma", type=float, default=4.0)
+    p.add_argument("--eps", type=float, default=0.002)
+    p.add_argument("--high-weight", type=float, default=0.2)
+    p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
+    p.add_argument("--deblurrer-steps", type=int, default=0,
+                   help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is)")
+    p.add_argument("--upper-steps", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tag", default="", help="suffix of the rung folders (probes with other settings)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="jobs: deblurrer, upper:CAMERA, translate:CAMERA:RUNG, report (default: all, in order)")
+    args = p.parse_args(argv)
+    jobs = args.only if args.only is not None else (
+        ["deblurrer"] + [f"upper:{c}" for c in args.cameras]
+        + [f"translate:{c}:{r}" for c in args.cameras for r in args.rungs] + ["report"])
+    for job in jobs:
+        kind, *rest = job.split(":")
+        log(f"job {job}")
+        if kind == "deblurrer":
+            deblurrer(args)
+        elif kind == "upper":
+            upper(args, rest[0])
+        elif kind == "translate":
+            translate(args, rest[0], rest[1])
+        elif kind == "report":
+            report(args)
+        else:
+            raise SystemExit(f"unknown job {job!r}")
+
+
+if __name__ == "__main__":
+    main()

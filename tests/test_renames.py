@@ -1,0 +1,34 @@
+"""Renamed modules keep their old import path for one release, with a DeprecationWarning."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+
+def test_pipeline_is_deblur_files_under_its_old_name():
+    from blur2blur import deblur_files
+
+    sys.modules.pop("blur2blur.pipeline", None)
+    with pytest.warns(DeprecationWarning, match="blur2blur.deblur_files"):
+        old = importlib.import_module("blur2blur.pipeline")
+    assert old.deblur_files is deblur_files.deblur_files and old.plan_outputs is deblur_files.plan_outputs
+
+
+def test_experiment_names_import_as_before():
+    from blur2blur.experiment import (ROWS, CameraSpec, ExperimentConfig, demo_config, gap_closed, markdown,
+                                      run_experiment, simulated_camera, summary_table, warnings_for,
+                                      write_experiment_report)
+
+    assert ROWS[0] == "blurry" and callable(run_experiment) and callable(write_experiment_report)
+    assert isinstance(demo_config(quick=True), ExperimentConfig) and CameraSpec().name == "phone_like"
+    assert all(callable(f) for f in (gap_closed, markdown, simulated_camera, summary_table, warnings_for))
+
+
+def test_split_by_scene_keeps_its_old_home():
+    from blur2blur.data.split import split_by_scene
+    from blur2blur.train import kernels
+
+    assert kernels.split_by_scene is split_by_scene
