@@ -113,8 +113,8 @@ def test_inspect_and_convert(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_checkpoint(target)
     assert model.arch_name == "b2b_discriminator" and model.arch_args["ndf"] == 8
-    result = runner.invoke(app, ["convert", str(src), str(target)])
-    assert result.exit_code == 2 and "refusing to overwrite" in result.output
+    result = runner.invoke(app, ["convert", str(src), str(target)])  # a rerun of a finished command
+    assert result.exit_code == 0 and "nothing to do" in result.output
     result = runner.invoke(app, ["inspect", str(target)])
     assert '"arch": "b2b_discriminator"' in result.output
 

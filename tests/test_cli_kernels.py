@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import write_blur_pairs
+from helpers import KERNELS_TINY, cli, write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets
@@ -13,16 +13,7 @@ from blur2blur.data.images import read_image, write_image
 from blur2blur.models import load_checkpoint
 
 runner = CliRunner()
-TINY_SETTINGS = ["--preset", "tiny", "--set", "arch.nf=8", "--set", "arch.kernel_dim=16", "--set", "arch.front_RBs=1",
-                 "--set", "arch.back_RBs=1", "--set", "loop.batch_size=2", "--set", "loop.num_workers=0",
-                 "--set", "val_size=128", "--set", "loop.tensorboard=false", "--set", "loop.eval_every=0",
-                 "--set", "loop.log_every=1"]
-
-
-def cli(*args: str):
-    from blur2blur.cli import app
-
-    return runner.invoke(app, [str(a) for a in args])
+TINY_SETTINGS = KERNELS_TINY  # `kernels train --preset tiny`, CPU-sized (helpers)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import write_blur_pairs
+from helpers import FIT_TINY, write_blur_pairs
 from typer.testing import CliRunner
 
 from blur2blur import assets
@@ -10,14 +10,7 @@ from blur2blur.data.images import read_image, write_image
 from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
 from blur2blur.models import load_checkpoint
 
-TINY = ["--preset", "tiny"]
-for part in ("kernels", "deblurrer", "translator"):
-    TINY += ["--set", f"{part}.loop.steps=2", "--set", f"{part}.loop.num_workers=0", "--set",
-             f"{part}.loop.batch_size=2", "--set", f"{part}.loop.tensorboard=false"]
-TINY += ["--set", "kernels.arch.nf=8", "--set", "kernels.arch.kernel_dim=16", "--set", "kernels.val_size=128",
-         "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64", "--set", "translator.vgg_weights=random",
-         "--set", "translator.crop=96", "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
-         "--set", "translator.arch_args={num_res: 1, base_channel: 8}"]
+TINY = FIT_TINY  # fit's tiny preset, cut to a few steps (helpers)
 
 
 def test_fit_then_deblur_run(tmp_path):

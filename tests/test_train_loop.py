@@ -9,15 +9,9 @@ import os
 import pytest
 import torch
 import torch.multiprocessing as mp
-from torch import nn
-from torch.utils.data import Dataset
 
-from blur2blur.seeding import generator
 from blur2blur.train.loop import (
-    LoopConfig,
-    Runtime,
     StepBatches,
-    Trainer,
     TrainingDiverged,
     list_checkpoints,
     setup_runtime,
@@ -25,55 +19,11 @@ from blur2blur.train.loop import (
     train,
 )
 from blur2blur.train.schedules import constant_then_linear, cosine_restarts
-from helpers import free_port, quiet_loop
+from helpers import ToyTrainer, free_port, toy_loop, weights_of
 
 
-class NoisyLine(Dataset):
-    """Sample n: x ~ N(0, 1) in R^4, y = w.x + noise, all from generator(seed, n)."""
-
-    def __len__(self):
-        return 64
-
-    def __getitem__(self, n):
-        g = generator(7, n)
-        x = torch.randn(4, generator=g)
-        y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn((), generator=g)
-        return {"x": x, "y": y[None], "index": torch.tensor(n)}
-
-
-class ToyTrainer(Trainer):
-    def __init__(self, runtime: Runtime, nan_at: int | None = None, dropout: float = 0.0, hold: int = 5,
-                 decay: int = 10):
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(dropout), nn.Linear(8, 1))
-        self.model = runtime.prepare(self.net)
-        self.nets = {"net": self.net}
-        self.optimizers = {"net": torch.optim.Adam(self.net.parameters(), lr=0.05)}
-        self.schedules = {"net": constant_then_linear(hold, decay)}
-        self.dataset = NoisyLine()
-        self.nan_at = nan_at
-        self.seen: list[int] = []
-
-    def train_step(self, batch, step):
-        self.seen += batch["index"].tolist()
-        loss = ((self.model(batch["x"]) - batch["y"]) ** 2).mean()
-        if self.nan_at is not None and step.step == self.nan_at:
-            loss = loss * float("nan")
-        step.optimize(loss, "net")
-        return {"loss": loss.detach()}
-
-    def evaluate(self):
-        x = torch.eye(4)
-        return {"w_error": float((self.net(x) - self.net(torch.zeros(1, 4))).flatten().sub(
-            torch.tensor([1.0, -2.0, 0.5, 3.0])).abs().mean())}
-
-
-def _cfg(**kw) -> LoopConfig:
-    return quiet_loop(**{"steps": 8, "checkpoint_every": 4, **kw})
-
-
-def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in trainer.net.state_dict().items()}
+_cfg = toy_loop        # the toy runs' loop (helpers)
+_weights = weights_of  # a copy of a ToyTrainer's weights (helpers)
 
 
 # ----------------------------------------------------------------------------- schedules

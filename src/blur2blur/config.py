@@ -23,8 +23,14 @@ tuples, ``dict[str, T]``, ``Literal[...]``, enums (by value), ``Any`` and nested
 (from mappings; missing keys keep their defaults). Annotations may be strings
 (``from __future__ import annotations``): they are resolved with ``typing.get_type_hints``.
 
+Numbers can declare the range they must lie in, checked whenever a config is read or changed::
+
+    steps: int = field(default=1000, metadata=limits(minimum=1))
+    lr: float = field(default=2e-4, metadata=limits(above=0))
+
 Errors are :class:`ConfigError` and name the file or ``--set`` item and the dotted key, e.g.
-``extractor.yaml: unknown key 'optim.lrr' (did you mean 'optim.lr'?)``.
+``extractor.yaml: unknown key 'optim.lrr' (did you mean 'optim.lr'?)`` or
+``--set loop.steps=-5: expected int >= 1, got -5``.
 
 YAML is read as YAML 1.1 (``yaml.safe_load``) except that ``1e-4`` and ``1.5e3`` are floats
 (YAML 1.2), as anyone writing a learning rate expects; strings that look like such numbers are
@@ -52,8 +58,10 @@ from blur2blur.fileio import atomic_write_text
 __all__ = [
     "ConfigError",
     "apply_overrides",
+    "check_limits",
     "diff_configs",
     "from_dict",
+    "limits",
     "load_config",
     "save_config",
     "to_dict",
@@ -145,13 +153,62 @@ def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, lenient: bool) ->
 
 
 def _construct(make: Any, kwargs: dict[str, Any], key: str) -> Any:
-    """``make(**kwargs)``, with a ``ValueError`` from ``__post_init__`` turned into a ConfigError."""
+    """``make(**kwargs)``, with a ``ValueError`` from ``__post_init__`` turned into a ConfigError,
+    and the fields' :func:`limits` checked."""
     try:
-        return make(**kwargs)
+        made = make(**kwargs)
     except ConfigError:
         raise
     except ValueError as err:
         raise ConfigError(str(err), key=key) from err
+    _check_section_limits(made, key)
+    return made
+
+
+# --------------------------------------------------------------------------- numeric ranges
+
+
+def limits(minimum: float | None = None, maximum: float | None = None, *, above: float | None = None,
+           below: float | None = None) -> dict[str, Any]:
+    """Field metadata: the range a number must lie in (None values are not checked).
+
+    ``minimum``/``maximum`` are inclusive, ``above``/``below`` exclusive. Checked by every
+    reading of a config (:func:`from_dict`, :func:`load_config`, :func:`apply_overrides`) and by
+    :func:`check_limits`, e.g. ``field(default=16, metadata=limits(minimum=1))``.
+    """
+    return {"limits": {">=": minimum, ">": above, "<=": maximum, "<": below}}
+
+
+_COMPARE = {">=": lambda v, b: v >= b, "<=": lambda v, b: v <= b, ">": lambda v, b: v > b, "<": lambda v, b: v < b}
+
+
+def _check_section_limits(section: Any, prefix: str) -> None:
+    """Raise a ConfigError naming the dotted key of the first field of `section` outside its limits."""
+    if not dataclasses.is_dataclass(section) or isinstance(section, type):
+        return
+    for name, (field, tp) in _fields(type(section)).items():
+        bounds = field.metadata.get("limits")
+        value = getattr(section, name)
+        if bounds is None or value is None:
+            continue
+        rules = [(op, b) for op, b in bounds.items() if b is not None]
+        if not all(_COMPARE[op](value, b) for op, b in rules):
+            wanted = " and ".join(f"{op} {b}" for op, b in rules)
+            key = _join(prefix, name)
+            raise ConfigError(f"expected {_type_text(_strip_optional(tp))} {wanted}, got {_short(value)}", key=key)
+
+
+def check_limits(cfg: Any, prefix: str = "") -> None:
+    """Check every :func:`limits` of `cfg` and its nested sections (for configs built in Python).
+
+    Raises :class:`ConfigError` naming the dotted key below `prefix`, e.g. ``loop.steps: expected
+    int >= 1, got -5``.
+    """
+    _check_section_limits(cfg, prefix)
+    for name in _fields(type(cfg)):
+        value = getattr(cfg, name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_limits(value, _join(prefix, name))
 
 
 def _convert(tp: Any, value: Any, key: str, lenient: bool) -> Any:

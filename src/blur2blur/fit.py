@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blur2blur.config import limits
 from blur2blur.data.known_blur import TransferConfig
 from blur2blur.train import deblurrer as deblurrer_mod
 from blur2blur.train import kernels as kernels_mod
@@ -37,7 +38,7 @@ class FitConfig:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     deblurrer: DeblurrerConfig = field(default_factory=DeblurrerConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
-    heldout_fraction: float = 0.1   # of B, for the translator's held-out signals
+    heldout_fraction: float = field(default=0.1, metadata=limits(minimum=0, below=1))  # of B, for held-out signals
 
 
 def paper_config() -> FitConfig:
@@ -114,12 +115,14 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur import runs
     from blur2blur.config import to_dict
     from blur2blur.data.curriculum import score_images
+    from blur2blur.data.images import is_partial
     from blur2blur.data.known_blur import transfer_to_folder
     from blur2blur.data.split import heldout_tail
     from blur2blur.hub import sha256_file
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
-    from blur2blur.train.translator import TranslatorTrainer, require_content_weights
+    from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.validate import validate_fit_inputs
 
     run = Path(run_dir)
     runs.check_settings(run, cfg)
@@ -128,8 +131,9 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     if final.exists():
         _log(f"{final} exists: nothing to do")
         return final
-    # Before hours of stages 1-4: the translator's reconstruction term may need weights (offline: refused).
-    require_content_weights(cfg.translator, "translator.perceptual")
+    # Before hours of stages 1-4: bad images, a full disk, and the translator's reconstruction term's
+    # weights (train.translator.require_content_weights: offline without them, refused) are found now.
+    inputs = validate_fit_inputs(inputs, cfg, run)
 
     # 1. the kernel extractor F and 2. the known-blur set K (or K as given)
     if inputs.known_set is not None:
@@ -149,7 +153,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         extractor = load_any(extractor_path, arch="kernel_wizard")
         transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
                            extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
-        known = sorted(p for p in k_dir.glob("*.png"))
+        known = sorted(p for p in k_dir.glob("*.png") if not is_partial(p))  # not a write cut short
     # 3. the deblurrer D'
     deblurrer_path = train_stage(
         "deblurrer", cfg.deblurrer,

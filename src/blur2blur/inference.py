@@ -9,6 +9,7 @@ linear ramp, so that memory stays bounded by the tile size, whatever the image s
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable
 
 import torch
@@ -107,6 +108,78 @@ def count_tiles(h: int, w: int, tile: int | None, tile_overlap: int) -> int:
     if tile is None or (h <= tile and w <= tile):
         return 1
     return len(_tile_starts(h, min(tile, h), tile_overlap)) * len(_tile_starts(w, min(tile, w), tile_overlap))
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is an allocation failure (CUDA, CPU allocator or NumPy), not a bug."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free for new allocations on `device` (CUDA: free GPU memory; else the system's available RAM)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+# The peak of a forward pass, as a multiple of its largest single activation: skip connections keep
+# encoder features alive, and a block holds its input, its expanded features and a temporary at once.
+_PEAK_OVER_LARGEST = 8
+_PROBE_SIDE = 64
+
+
+def bytes_per_pixel(model: nn.Module) -> float:
+    """Estimated peak memory of one forward pass per input pixel (bytes), from one small probe pass.
+
+    The probe records the largest output of any layer on a ``64 x 64`` input (padded to the
+    model's size rule) and scales it by a safety factor; activations grow linearly with pixels.
+    """
+    multiple, _, _ = _size_rule(model)
+    side = math.ceil(_PROBE_SIDE / multiple) * multiple
+    device = next(model.parameters()).device
+    largest = [0]
+
+    def record(_module, _inputs, output):
+        for t in output if isinstance(output, (list, tuple)) else (output,):
+            if isinstance(t, torch.Tensor):
+                largest[0] = max(largest[0], t.numel() * t.element_size())
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.inference_mode():
+            run_padded(model, torch.zeros(1, 3, side, side, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return _PEAK_OVER_LARGEST * max(largest[0], 3 * 4 * side * side) / (side * side)
+
+
+MIN_AUTO_TILE = 128
+
+
+def auto_tile(h: int, w: int, per_pixel: float, free_bytes: int, *, tile_overlap: int = 32) -> int | None:
+    """Tile side that fits a forward pass in half of `free_bytes`, or None when the whole H x W image fits.
+
+    per_pixel: :func:`bytes_per_pixel` of the model. The tiled result itself (input, output and
+    blending weights of the whole image, 7 floats a pixel) is set aside first. Never below
+    :data:`MIN_AUTO_TILE` (nor below twice the overlap): a smaller tile would only be slower.
+    """
+    budget = free_bytes / 2
+    if per_pixel * h * w <= budget:
+        return None
+    budget -= 7 * 4 * h * w
+    side = int(math.sqrt(max(budget, 0) / per_pixel)) // 32 * 32
+    return max(side, MIN_AUTO_TILE, 2 * tile_overlap + 32)
 
 
 def prepare_for_inference(model: nn.Module, device: torch.device | str | None = None) -> nn.Module:

@@ -20,7 +20,17 @@ from blur2blur.cli import (  # noqa: F401  (importing registers the commands)
 from blur2blur.cli.common import app
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A user reads "warning: <file>: <what was skipped and why>", not our source file and line.
+    import typer
+
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+
 def main() -> None:
+    import warnings
+
+    warnings.showwarning = _show_warning
     app()
 
 

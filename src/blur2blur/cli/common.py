@@ -89,6 +89,7 @@ def resolve_config(presets: dict, preset: str, config, overrides, device: str | 
             cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, device=device))
     except ConfigError as e:
         fail(str(e))
+    check_devices(cfg, device)
     if show:
         import yaml
 
@@ -97,15 +98,67 @@ def resolve_config(presets: dict, preset: str, config, overrides, device: str | 
     return cfg
 
 
+def check_devices(cfg, device: str | None = None) -> None:
+    """Fail with a message for `device` or any ``loop.device`` of `cfg` (nested sections too) that this
+    machine does not have, before any data is read."""
+    import dataclasses
+
+    from blur2blur.devices import pick_device
+
+    wanted = [("--device", device)] if device else []
+    sections = [("", cfg)]
+    while sections:
+        prefix, section = sections.pop()
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                sections.append((f"{prefix}{f.name}.", value))
+            elif f.name == "device" and isinstance(value, str) and prefix.endswith("loop."):
+                wanted.append((f"{prefix}device", value))
+    for key, name in wanted:
+        try:
+            pick_device(name)
+        except ValueError as e:
+            fail(f"{key}: {e}")
+
+
+# Settings that do not change what a finished run wrote (its result is the same without them).
+_NOT_IN_RESULT = ("loop.device", "loop.progress", "loop.tensorboard", "loop.num_workers", "loop.log_every")
+
+
+def _finished_with(out, cfg) -> list[str] | None:
+    """The settings in which the model at `out` differs from `cfg` ([] when it is this run's result),
+    or None when `out` is not a blur2blur checkpoint that records its config."""
+    from blur2blur.config import diff_configs, to_dict
+    from blur2blur.models import CheckpointError, read_state_dict
+
+    try:
+        _, meta = read_state_dict(out)
+    except (CheckpointError, OSError):
+        return None
+    recorded = meta.get("header", {}).get("info", {}).get("config")
+    if not isinstance(recorded, dict):
+        return None
+    return [k for k in diff_configs(recorded, to_dict(cfg)) if k not in _NOT_IN_RESULT]
+
+
 def prepare_run(out, run_dir, cfg):
-    """Refuse an existing `out`; check that a run folder being resumed has the same settings.
+    """Check `out` and the run folder before any work: a finished `out` of the same settings ends the
+    command with success (rerunning a finished command is not an error), any other existing `out` is
+    refused; a run folder being resumed must hold the same settings.
 
     Returns ``(run_dir, record)``: call ``record()`` on the main process to save the config.
     """
     from blur2blur.runs import check_settings, record_settings
 
     if out.exists():
-        fail(f"{out} exists; refusing to overwrite it (choose another --out)")
+        differs = _finished_with(out, cfg)
+        if differs == []:
+            typer.echo(f"{out} already holds the result of this training (same settings); nothing to do")
+            raise typer.Exit(0)
+        why = f"holds a model trained with other settings ({', '.join(differs)})" if differs else \
+            "is not a model this command wrote"
+        fail(f"{out} exists and {why}; refusing to overwrite it (choose another --out)")
     run_dir = run_dir or out.with_name(out.stem + "-run")
     try:
         check_settings(run_dir, cfg, advice="use another --run-dir or the same settings to resume")

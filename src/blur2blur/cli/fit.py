@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, layout_option, resolve_config,
-                                  show_config_option, training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, app, check_devices, config_option, device_option, fail, layout_option,
+                                  resolve_config, show_config_option, training_pairs)
 
 
 @app.command()
@@ -49,6 +49,7 @@ def fit(
         cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
             for part in ("kernels", "deblurrer", "translator")})
+    check_devices(cfg, device)
     def gather(items: list[str], name: str) -> list[Path]:
         # Videos are decoded once into OUT/frames/<name>/ (frames already there are kept).
         files = expand_inputs(items, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
@@ -80,6 +81,6 @@ def fit(
         pairs, held, _ = training_pairs(known_pairs_dir, layout, split, None, demo_pairs, what="--known-pairs")
     try:
         final = run_fit(FitInputs(b, s, pairs, held, extractor, deblurrer, known_set=k), cfg, out)
-    except (OfflineError, ValueError, FileExistsError) as e:
+    except (OfflineError, ValueError, FileExistsError, FileNotFoundError) as e:
         fail(str(e))
     typer.echo(f"done: {final}\ndeblur with:  blur2blur deblur --run {out} IMAGES... --out DIR")

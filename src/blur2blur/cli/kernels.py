@@ -17,7 +17,7 @@ app.add_typer(kernels_app, name="kernels")
 
 
 def _load_extractor(path: Path, device: str | None):
-    from blur2blur.inference import pick_device
+    from blur2blur.devices import pick_device
     from blur2blur.models import CheckpointError, load_any
 
     try:

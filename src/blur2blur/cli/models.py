@@ -26,8 +26,9 @@ def deblur(
                                        "(e.g. nafnet vs nafnet_local); see `blur2blur models`."),
     example: bool = typer.Option(False, "--example", help="Deblur the example images shipped with the package "
                                  "and report PSNR against their sharp originals."),
-    tile: Optional[int] = typer.Option(None, help="Process large images in tiles of this many pixels "
-                                       "(bounded memory), e.g. 512."),
+    tile: Optional[int] = typer.Option(None, help="Process images in tiles of this many pixels, e.g. 512 "
+                                       "(default: tiles chosen from the memory available, smaller ones if "
+                                       "memory still runs out)."),
     tile_overlap: int = typer.Option(32, help="Overlap between tiles in pixels, blended linearly."),
     suffix: str = typer.Option("", help="Appended to each output file name, e.g. _deblurred."),
     ext: Optional[str] = typer.Option(None, help="Output extension, e.g. .png (default: the input's)."),
@@ -70,7 +71,7 @@ def deblur(
     if example:
         _report_example(result, out)
     if result.failed:
-        typer.secho(f"{len(result.failed)} file(s) could not be read:", fg=typer.colors.YELLOW, err=True)
+        typer.secho(f"{len(result.failed)} file(s) could not be deblurred:", fg=typer.colors.YELLOW, err=True)
         for _path, reason in result.failed:
             typer.echo(f"  {reason}", err=True)
         raise typer.Exit(1)
@@ -104,8 +105,13 @@ def models() -> None:
 
 @app.command()
 def inspect(path: Path = typer.Argument(..., help="A weight file (ours or official).")) -> None:
-    """Say what a weight file holds: its format, the architecture and configuration it fits."""
-    from blur2blur.models import CheckpointError, identify_weights, read_state_dict
+    """Say what a weight file holds: its format, the architecture and configuration it fits.
+
+    Exits 1 when the file cannot be loaded: no known architecture fits, its header does not
+    match its tensors, or some weights are NaN/Inf.
+    """
+    from blur2blur.models import CheckpointError, check_header, identify_weights, non_finite_tensors, \
+        read_state_dict
 
     try:
         sd, meta = read_state_dict(path)
@@ -115,15 +121,27 @@ def inspect(path: Path = typer.Argument(..., help="A weight file (ours or offici
     typer.echo(f"file:       {path}\nformat:     {meta['format']}"
                + ("  (the 'module.' prefix was stripped)" if meta["prefix_stripped"] else "")
                + f"\ntensors:    {len(sd)}  ({n_params:,} values)")
+    problems = []
+    bad = non_finite_tensors(sd)
+    if bad:
+        problems.append(f"{len(bad)} tensor(s) hold NaN or infinite values ({', '.join(bad[:5])}"
+                        + (", ..." if len(bad) > 5 else "") + "): damaged weights, refused on load")
     if "header" in meta:
         typer.echo("header:     " + json.dumps(meta["header"], indent=2).replace("\n", "\n            "))
-        return
-    found = identify_weights(sd)
-    if not found:
-        typer.echo("fits:       no known architecture")
+        try:
+            check_header(path, meta["header"], sd)
+        except CheckpointError as e:
+            problems.append(str(e))
+    else:
+        found = identify_weights(sd)
+        if not found:
+            problems.append("fits no known architecture")
+        for name, args in found:
+            typer.echo(f"fits:       {name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+    for problem in problems:
+        typer.secho(f"problem:    {problem}", fg=typer.colors.RED)
+    if problems:
         raise typer.Exit(1)
-    for name, args in found:
-        typer.echo(f"fits:       {name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
 
 
 @app.command()
@@ -137,10 +155,28 @@ def convert(
 
     try:
         net = load_any(source, arch=arch)
+        if target.exists() and _same_weights(net, target):
+            typer.echo(f"{target} already holds {source.name} converted; nothing to do")
+            return
         save_checkpoint(net, target, info={"converted_from": source.name})
     except (CheckpointError, FileNotFoundError, FileExistsError, KeyError) as e:
         _fail(str(e))
     typer.echo(f"wrote {target} ({net.arch_name})")
+
+
+def _same_weights(net, path: Path) -> bool:
+    """Whether `path` is our checkpoint of `net`'s architecture, arguments and exact weights."""
+    import torch
+
+    from blur2blur.models import CheckpointError, load_any
+
+    try:
+        other = load_any(path)
+    except (CheckpointError, OSError, KeyError):
+        return False
+    mine, theirs = net.state_dict(), other.state_dict()
+    return (other.arch_name, other.arch_args) == (net.arch_name, net.arch_args) and mine.keys() == theirs.keys() \
+        and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 @app.command()

@@ -589,10 +589,11 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     camera's tone alone: the ground truth of a paired dataset of this camera, so that scores measure blur
     and not the camera's gain or clipping). Both images are 8-bit PNG; for JPEG cameras the blurry
     image is the decoded JPEG, stored losslessly. ``out_dir/manifest.json`` (written last) holds the camera
-    config, the seed, `sharp` and each image's record plus its photo. Refuses (FileExistsError) a folder
-    that already holds blur/ or sharp/ unless `overwrite`, which replaces same-named files and leaves
-    others (with a warning). Raises ValueError when two photos share a stem or an output would land on an
-    input. Returns `out_dir`.
+    config, the seed, `sharp` and each image's record plus its photo. A folder whose manifest says it
+    was finished from the same photos and settings is returned as it is (a rerun is not an error).
+    Refuses (FileExistsError) any other folder that already holds blur/ or sharp/ unless `overwrite`,
+    which replaces same-named files and leaves others (with a warning). Raises ValueError when two
+    photos share a stem or an output would land on an input. Returns `out_dir`.
     """
     from blur2blur.data.images import expand_inputs, read_image, write_image
 
@@ -600,8 +601,10 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     if sharp not in ("original", "camera", "clean"):
         raise ValueError(f"sharp must be 'original', 'camera' or 'clean', got {sharp!r}")
     out = Path(out_dir)
-    _refuse_existing(out, overwrite)
     files = expand_inputs([photos] if isinstance(photos, (str, os.PathLike)) else list(photos))
+    if not overwrite and _finished_camera_folder(out, camera, seed, sharp, files):
+        return out
+    _refuse_existing(out, overwrite)
     by_stem: dict[str, Path] = {}
     for f in files:
         if f.stem in by_stem:
@@ -628,6 +631,19 @@ def write_camera_pairs(photos: Sequence[str | os.PathLike], out_dir: str | os.Pa
     _write_manifest(out, {"format": _MANIFEST_FORMAT, "kind": "camera", "layout": "folders",
                           "camera": camera.to_dict(), "seed": int(seed), "sharp": sharp, "images": records})
     return out
+
+
+def _finished_camera_folder(out: Path, camera: CameraConfig, seed: int, sharp: str, files: list[Path]) -> bool:
+    # The manifest is written last, so one that records these photos and settings marks this very run, done.
+    try:
+        done = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (done.get("format") == _MANIFEST_FORMAT and done.get("kind") == "camera"
+            and done.get("camera") == json.loads(json.dumps(camera.to_dict())) and done.get("seed") == int(seed)
+            and done.get("sharp") == sharp
+            and [r.get("photo") for r in done.get("images", [])] == [str(f) for f in files]
+            and all((out / d / f"{f.stem}.png").is_file() for f in files for d in ("blur", "sharp")))
 
 
 def _gamma_mean(frames: list[torch.Tensor], gamma: float) -> torch.Tensor:

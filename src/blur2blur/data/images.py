@@ -14,6 +14,10 @@ palette (P)        expanded to RGB (RGBA if the palette has transparency)
 CMYK, YCbCr        converted to RGB
 float TIFF         values clipped to [0, 1] (a warning says how many were outside)
 EXIF orientation   applied on read; outputs are written upright without the tag
+several frames     animated GIF/WebP/PNG and multi-page TIFF are refused (ImageReadError naming
+                   the frame count): a still result of one frame would silently lose the rest.
+                   Multi-picture JPEG (MPO, as some cameras write) is read as its primary image
+NaN / Inf          refused on read (float TIFF) and on write (ImageReadError / ValueError)
 =================  ==========================================================================
 
 Pillow reads 16-bit RGB PNGs only as 8-bit, so those go through pypng, and 16-bit/float
@@ -22,6 +26,7 @@ TIFFs through tifffile; everything else through Pillow.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import warnings
@@ -69,7 +74,12 @@ def _read_png16(path: Path) -> np.ndarray:
 def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
-    arr = tifffile.imread(str(path))
+    with tifffile.TiffFile(str(path)) as tif:
+        pages = sum(1 for page in tif.pages if not page.is_reduced)  # thumbnails are not frames
+        if pages > 1:
+            raise ImageReadError(f"{path}: a multi-page TIFF with {pages} pages; blur2blur reads still images "
+                                 "only (save the pages as separate files)")
+        arr = tif.asarray()
     if arr.ndim == 3 and arr.shape[0] in (1, 2, 3, 4) and arr.shape[-1] not in (1, 2, 3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) TIFF
     if arr.ndim == 2:
@@ -85,6 +95,9 @@ def _to_unit_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, int]:
     if arr.dtype == np.uint16:
         return arr.astype(np.float32) / 65535.0, 16
     if np.issubdtype(arr.dtype, np.floating):
+        bad = int((~np.isfinite(arr)).sum())
+        if bad:
+            raise ImageReadError(f"{path}: {bad} sample values are NaN or infinite")
         outside = int(((arr < 0) | (arr > 1)).sum())
         if outside:
             warnings.warn(f"{path}: {outside} float values outside [0, 1] were clipped", stacklevel=3)
@@ -113,6 +126,11 @@ def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, ImageInfo]:
             exif_orient = _pil_orientation(path)
         else:
             with Image.open(path) as im:
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1 and im.format != "MPO":
+                    raise ImageReadError(f"{path}: an animated or multi-frame image ({im.format}, {frames} frames); "
+                                         "blur2blur reads still images only (convert it to a video, or "
+                                         "extract the frames)")
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 im = _normalise_mode(im)
@@ -183,19 +201,35 @@ def _apply_orientation(img: torch.Tensor, alpha: torch.Tensor | None, orientatio
     return tr(img), (tr(alpha) if alpha is not None else None)
 
 
+def partial_path(path: str | os.PathLike) -> Path:
+    """The temporary name an output is written under before it is renamed to `path` (same folder).
+
+    ``photo.png -> .photo.partial.png``: hidden, keeps the extension (the writers pick the format
+    from it), and is never taken for a finished output. A rerun writes over a leftover one.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
 def write_image(img: torch.Tensor, path: str | os.PathLike, info: ImageInfo | None = None,
                 *, overwrite: bool = False) -> Path:
     """Write a ``(3, H, W)`` tensor in [0, 1] (clamped) to `path`, in the form of its input.
 
     With `info`, the bit depth, grayscale-ness and alpha of the input are restored (16-bit
-    goes to PNG or TIFF only). Refuses to replace an existing file unless `overwrite`.
+    goes to PNG or TIFF only). Refuses to replace an existing file unless `overwrite`, and
+    refuses NaN/Inf values (they would silently become black). The file is written under
+    :func:`partial_path` and renamed when complete, so `path` is either whole or absent.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
     if img.dim() != 3 or img.shape[0] != 3:
         raise ValueError(f"write_image expects a (3, H, W) tensor, got {tuple(img.shape)}")
-    x = img.detach().float().clamp(0, 1).cpu()
+    x = img.detach().float().cpu()
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"{path}: not written: {bad} of {x.numel()} values are NaN or infinite")
+    x = x.clamp(0, 1)
     depth, gray, alpha = (info.bit_depth, info.grayscale, info.alpha) if info else (8, False, None)
     suffix = path.suffix.lower()
     if depth == 16 and suffix not in (".png", ".tif", ".tiff"):
@@ -207,6 +241,17 @@ def write_image(img: torch.Tensor, path: str | os.PathLike, info: ImageInfo | No
     scale, dtype = (65535.0, np.uint16) if depth == 16 else (255.0, np.uint8)
     arr = np.round(arr * scale).astype(dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_path(path)
+    try:
+        _encode(arr, tmp, depth, suffix)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _encode(arr: np.ndarray, path: Path, depth: int, suffix: str) -> None:
+    # arr: (H, W, C) uint8 or uint16; `suffix` (the final name's) picks the format.
     if depth == 16 and suffix in (".tif", ".tiff"):
         import tifffile
 
@@ -218,8 +263,9 @@ def write_image(img: torch.Tensor, path: str | os.PathLike, info: ImageInfo | No
 
         h, w, c = arr.shape
         greyscale, has_alpha = c in (1, 2), c in (2, 4)
-        png.Writer(w, h, greyscale=greyscale, alpha=has_alpha, bitdepth=16).write(
-            open(path, "wb"), arr.reshape(h, w * c).tolist())
+        with open(path, "wb") as f:
+            png.Writer(w, h, greyscale=greyscale, alpha=has_alpha, bitdepth=16).write(
+                f, arr.reshape(h, w * c).tolist())
     else:
         mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
         im = Image.fromarray(arr if arr.shape[-1] > 1 else arr[..., 0], mode=mode)
@@ -228,29 +274,60 @@ def write_image(img: torch.Tensor, path: str | os.PathLike, info: ImageInfo | No
             im.save(path, quality=95)
         else:
             im.save(path)
-    return path
+
+
+def is_partial(path: Path) -> bool:
+    """Whether `path` is a temporary :func:`partial_path` name (a write that has not finished)."""
+    return path.name.startswith(".") and Path(path.name[1:]).stem.endswith(".partial")
+
+
+def _folder_images(folder: Path, extensions) -> list[Path]:
+    # Files of `folder` with an image extension; what is left out, and why, is said in a warning.
+    found = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix.lower() not in extensions:
+            continue
+        if is_partial(f):
+            warnings.warn(f"{f}: skipped: an unfinished output of an interrupted run", stacklevel=3)
+            continue
+        try:
+            f.stat()  # follows symlinks: a loop or a dangling link fails here
+        except OSError as e:
+            what = "a symlink loop" if e.errno == errno.ELOOP else \
+                "a broken symlink" if f.is_symlink() else e.strerror
+            warnings.warn(f"{f}: skipped: {what}", stacklevel=3)
+            continue
+        if f.is_file():
+            found.append(f)
+        else:
+            warnings.warn(f"{f}: skipped: not a file", stacklevel=3)
+    return found
 
 
 def expand_inputs(inputs: list[str | os.PathLike], extensions=IMAGE_EXTENSIONS) -> list[Path]:
     """Turn files, folders (not recursive) and glob patterns into a sorted, de-duplicated file list.
 
-    Raises FileNotFoundError naming an input that matches nothing.
+    Raises FileNotFoundError naming an input that matches nothing. Entries of a folder that
+    cannot be used (symlink loops, broken links, unfinished outputs) are skipped with a warning.
     """
     files: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in extensions)
+            found = _folder_images(p, extensions)
             if not found:
                 raise FileNotFoundError(f"{p}: folder holds no images ({', '.join(extensions)})")
             files += found
         elif p.is_file():
             files.append(p)
         elif glob.has_magic(str(item)):
-            found = sorted(Path(f) for f in glob.glob(str(item), recursive=True) if Path(f).is_file())
+            found = sorted(Path(f) for f in glob.glob(str(item), recursive=True)
+                           if Path(f).is_file() and not is_partial(Path(f)))
             if not found:
                 raise FileNotFoundError(f"{item}: pattern matches no file")
             files += found
+        elif p.is_symlink():
+            raise FileNotFoundError(f"{item}: a broken symlink or a symlink loop")
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     seen, unique = set(), []

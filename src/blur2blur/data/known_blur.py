@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from blur2blur.config import limits
 from blur2blur.data.camera_look import CameraLook, apply_camera_look, estimate_camera_look, estimate_noise
 from blur2blur.data.datasets import ImageCache, apply_dihedral, random_crop_box, random_dihedral
 from blur2blur.data.images import read_image, write_image
@@ -53,12 +54,12 @@ MANIFEST_VERSION = 1
 class TransferConfig:
     """How `kernels transfer` builds K (the defaults write one full-size K image per sharp image)."""
 
-    variants: int = 1                 # K images per sharp image, each with its own known pair
-    crop: int | None = None           # None: whole sharp image; N: a random N x N crop per variant
+    variants: int = field(default=1, metadata=limits(minimum=1))  # K images per sharp image, each its own pair
+    crop: int | None = field(default=None, metadata=limits(minimum=1))  # None: whole image; N: random N x N crop
     seed: int = 0
     augment_known: bool = True        # random flip/rotation of the known pair before encoding
     camera_noise: Literal["auto", "match", "off"] = "auto"
-    tile: int | None = None           # re-blur in tiles of this many pixels (multiple of 128): bounded memory
+    tile: int | None = field(default=None, metadata=limits(minimum=128))  # re-blur in tiles (multiple of 128)
     sharp_mode: str = "middle"        # known pairs with a sharp sequence: middle frame or average
 
 

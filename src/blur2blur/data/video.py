@@ -74,44 +74,73 @@ def read_frames(path: str | os.PathLike, *, stride: int = 1, limit: int | None =
 class VideoWriter:
     """Write (3, H, W) frames in [0, 1] to an H.264 file: ``with VideoWriter(path, fps, w, h) as vw: vw.write(x)``.
 
-    Refuses to replace an existing file unless `overwrite`.
+    Frames go to a temporary ``.<stem>.partial<ext>`` next to `path`, renamed to `path` by
+    :meth:`close`; :meth:`abort` (or leaving the ``with`` block by an exception) deletes it, so
+    `path` is a whole video or absent. Refuses to replace an existing file unless `overwrite`.
     """
 
     def __init__(self, path: str | os.PathLike, fps: Fraction | float, width: int, height: int, *,
                  crf: int = 18, overwrite: bool = False):
         import av
 
+        from blur2blur.data.images import partial_path
+
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.box = av.open(str(self.path), mode="w")
+        self.partial = partial_path(self.path)
+        self.box = av.open(str(self.partial), mode="w")
         rate = Fraction(fps).limit_denominator(1001 * 1000)
         self.stream = self.box.add_stream("libx264", rate=rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         self.stream.options = {"crf": str(crf)}
         self.size = (height, width)
+        self.closed = False
 
     def write(self, frame: torch.Tensor) -> None:
         import av
 
         if tuple(frame.shape[-2:]) != self.size:
             raise ValueError(f"frame is {tuple(frame.shape[-2:])}, the video {self.size}")
+        if not torch.isfinite(frame).all():
+            raise ValueError(f"{self.path}: a frame holds NaN or infinite values")
         rgb = (frame.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
         for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
             self.box.mux(packet)
 
     def close(self) -> None:
-        for packet in self.stream.encode():
-            self.box.mux(packet)
-        self.box.close()
+        """Flush the encoder and move the finished video to its name."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            for packet in self.stream.encode():
+                self.box.mux(packet)
+            self.box.close()
+            os.replace(self.partial, self.path)
+        finally:
+            self.partial.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Stop without a result: the partial file is deleted and `path` is left as it was."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.box.close()
+        finally:
+            self.partial.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, *, stride: int = 1,

@@ -11,10 +11,12 @@ from blur2blur.models import composed, discriminator, kernel_wizard, mimo_unet, 
 from blur2blur.models import cyclegan, dualgan  # noqa: F401  (Table 2's unpaired baselines)
 from blur2blur.models.checkpoint import (
     CheckpointError,
+    check_header,
     identify_weights,
     load_any,
     load_checkpoint,
     load_weights,
+    non_finite_tensors,
     read_state_dict,
     save_checkpoint,
 )
@@ -22,6 +24,7 @@ from blur2blur.models.registry import create_model, get_spec, list_models, regis
 
 __all__ = [
     "CheckpointError",
+    "check_header",
     "create_model",
     "get_spec",
     "identify_weights",
@@ -29,6 +32,7 @@ __all__ = [
     "load_any",
     "load_checkpoint",
     "load_weights",
+    "non_finite_tensors",
     "read_state_dict",
     "register_model",
     "save_checkpoint",

@@ -181,6 +181,20 @@ def _fmt_args(args: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
+def non_finite_tensors(sd: StateDict) -> list[str]:
+    """Names of the floating-point tensors of `sd` that hold a NaN or an infinity (damaged weights)."""
+    return [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def _refuse_non_finite(where: str, sd: StateDict) -> None:
+    bad = non_finite_tensors(sd)
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise CheckpointError(f"{where}: {len(bad)} of {len(sd)} tensors hold NaN or infinite values "
+                              f"({', '.join(bad[:5])}{more}); the weights are damaged (a diverged training?) "
+                              "and would give black images")
+
+
 def load_weights(model: nn.Module, source: str | os.PathLike | StateDict) -> nn.Module:
     """Load weights into `model` strictly: every key present, no extra key, every shape equal.
 
@@ -195,6 +209,8 @@ def load_weights(model: nn.Module, source: str | os.PathLike | StateDict) -> nn.
         sd, _ = read_state_dict(source)
         where = str(source)
     problems = _describe_mismatch(_shapes(model), sd)
+    if not problems:  # non-finite values are checked once the file is known to be for this model
+        _refuse_non_finite(where, sd)
     if problems:
         name = getattr(model, "arch_name", type(model).__name__)
         args = getattr(model, "arch_args", None)
@@ -237,16 +253,50 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, info: dict[str
     return path
 
 
-def _model_from_header(path: str | os.PathLike, header: dict[str, Any], sd: StateDict,
-                       arch: str | None = None, overrides: dict[str, Any] | None = None) -> nn.Module:
+def check_header(path: str | os.PathLike, header: Any, sd: StateDict, arch: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Check a blur2blur header against the tensors before anything is built for real.
+
+    Returns ``(architecture, recorded args, constructor args)``. The architecture is built on
+    the ``meta`` device (no memory) from the header's arguments, so a header that claims a
+    huge width, has an unknown or missing argument or does not match the tensor shapes raises
+    :class:`CheckpointError` naming the file instead of allocating or crashing.
+    """
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the blur2blur header is not a JSON object")
     if header.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer blur2blur (format "
                               f"{header['format_version']} > {FORMAT_VERSION}); upgrade blur2blur")
+    name = arch or header.get("arch")
+    if not isinstance(header.get("args", {}), dict):
+        raise CheckpointError(f"{path}: the header's 'args' is not a mapping of constructor arguments")
+    try:
+        spec = get_spec(name)
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path}: the header names architecture {name!r}, which this version does not "
+                              f"know (known: {', '.join(list_models())})") from None
     args = {**header.get("args", {}), **(overrides or {})}
     build_args = dict(args)
     if "weights" in build_args:  # e.g. VGG: the checkpoint holds the weights, nothing to fetch
         build_args["weights"] = None
-    model = create_model(arch or header["arch"], **build_args)
+    try:
+        with torch.device("meta"):
+            skeleton = spec.constructor(**build_args)
+    except Exception as e:  # TypeError (unknown argument), ValueError (a value the constructor refuses), ...
+        raise CheckpointError(f"{path}: the header's arguments {name}({_fmt_args(args)}) cannot build the model "
+                              f"({type(e).__name__}: {e})") from None
+    problems = _describe_mismatch(_shapes(skeleton), sd)
+    if problems:
+        raise CheckpointError(f"{path}: the header says {name}({_fmt_args(args)}) but the tensors do not fit it:\n  "
+                              + "\n  ".join(problems) + f"\n  {_format_candidates(identify_weights(sd))}")
+    return name, args, build_args
+
+
+def _model_from_header(path: str | os.PathLike, header: dict[str, Any], sd: StateDict,
+                       arch: str | None = None, overrides: dict[str, Any] | None = None) -> nn.Module:
+    name, args, build_args = check_header(path, header, sd, arch, overrides)
+    _refuse_non_finite(str(path), sd)  # here, where the file's name is known (load_weights sees a dict)
+    model = create_model(name, **build_args)
     model.arch_args = args
     load_weights(model, sd)
     model.checkpoint_info = header.get("info", {})
@@ -300,6 +350,7 @@ def load_any(path: str | os.PathLike, arch: str | None = None, **overrides: Any)
     if "header" in meta:
         return _model_from_header(path, meta["header"], sd, arch, overrides)
     name, args = _official_architecture(path, sd, meta["format"], arch)
+    _refuse_non_finite(str(path), sd)
     model = create_model(name, **{**args, **overrides})
     load_weights(model, sd)
     model.checkpoint_info = {"source": str(path), "format": meta["format"]}

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from blur2blur.config import limits
 from blur2blur.data.datasets import PairCrops
 from blur2blur.data.pairs import BlurPair
 from blur2blur.inference import restore
@@ -26,7 +27,7 @@ from blur2blur.losses import multiscale_content_loss, psnr_loss
 from blur2blur.evaluate import gain_summary, paired_crop_psnrs
 from blur2blur.models import create_model
 from blur2blur.models.registry import MULTISCALE, spec_of
-from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
+from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, seed_initialisation
 from blur2blur.train.schedules import cosine_restarts
 from blur2blur.train.translator import input_scales
 
@@ -38,14 +39,14 @@ class DeblurrerConfig:
     arch: Literal["nafnet", "restormer", "mimo_unet", "mimo_unet_plus"] = "nafnet"
     arch_args: dict[str, Any] = field(default_factory=lambda: dict(NAFNET_GOPRO))
     loss: Literal["psnr", "l1", "multiscale"] = "psnr"
-    crop: int = 256
-    lr: float = 1e-3
+    crop: int = field(default=256, metadata=limits(minimum=1))
+    lr: float = field(default=1e-3, metadata=limits(above=0))
     betas: tuple[float, float] = (0.9, 0.9)
-    weight_decay: float = 0.0
+    weight_decay: float = field(default=0.0, metadata=limits(minimum=0))
     optimizer: Literal["adam", "adamw"] = "adamw"
-    eta_min: float = 1e-7
-    val_max_pairs: int = 32
-    val_size: int = 256
+    eta_min: float = field(default=1e-7, metadata=limits(minimum=0))
+    val_max_pairs: int = field(default=32, metadata=limits(minimum=0))
+    val_size: int = field(default=256, metadata=limits(minimum=1))
     sharp_mode: str = "middle"
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=200_000, batch_size=32, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
@@ -97,6 +98,7 @@ class DeblurrerTrainer(Trainer):
 
     def __init__(self, cfg: DeblurrerConfig, train_pairs: Sequence[BlurPair], val_pairs: Sequence[BlurPair],
                  runtime: Runtime, model: torch.nn.Module | None = None):
+        seed_initialisation(cfg.loop.seed)
         self.cfg, self.runtime, self.val_pairs = cfg, runtime, list(val_pairs)
         net = model if model is not None else create_model(cfg.arch, **cfg.arch_args)
         self.multiscale = spec_of(net).output == MULTISCALE

@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from blur2blur.config import limits
 from blur2blur.data.datasets import PairCrops
 from blur2blur.data.pairs import BlurPair
 from blur2blur.data.split import split_by_scene  # noqa: F401  (its old home; kept importable)
 from blur2blur.evaluate import gain_summary, paired_crop_psnrs
 from blur2blur.models import create_model
 from blur2blur.models.kernel_wizard import KernelWizard
-from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
+from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, seed_initialisation
 from blur2blur.train.schedules import cosine_restarts
 
 
@@ -58,20 +59,20 @@ class KernelTrainConfig:
     """Everything `blur2blur kernels train` needs; the defaults are the extractor paper's recipe."""
 
     arch: ExtractorArch = field(default_factory=ExtractorArch)
-    crop: int = 256
+    crop: int = field(default=256, metadata=limits(minimum=1))
     flip: bool = True
     rotate: bool = True
-    lr: float = 1e-4
+    lr: float = field(default=1e-4, metadata=limits(above=0))
     betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
+    weight_decay: float = field(default=0.0, metadata=limits(minimum=0))
     periods: list[int] = field(default_factory=lambda: [50_000, 100_000, 150_000, 150_000, 150_000])
-    eta_min: float = 1e-8
-    charbonnier_eps: float = 1e-6  # inside the square root: sqrt(d^2 + eps)
-    kl_weight: float = 0.0         # the official VAE recipe uses 10
+    eta_min: float = field(default=1e-8, metadata=limits(minimum=0))
+    charbonnier_eps: float = field(default=1e-6, metadata=limits(above=0))  # inside the square root: sqrt(d^2 + eps)
+    kl_weight: float = field(default=0.0, metadata=limits(minimum=0))       # the official VAE recipe uses 10
     zero_init_reblur: bool = True
-    val_fraction: float = 0.1      # share of scenes held out for the metric (0: none)
-    val_max_pairs: int = 32
-    val_size: int = 256            # centre crop of each held-out pair
+    val_fraction: float = field(default=0.1, metadata=limits(minimum=0, below=1))  # scenes held out (0: none)
+    val_max_pairs: int = field(default=32, metadata=limits(minimum=0))
+    val_size: int = field(default=256, metadata=limits(minimum=1))          # centre crop of each held-out pair
     sharp_mode: str = "middle"     # RB2V sharp sequences: middle frame or average
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=600_000, batch_size=16, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
@@ -156,6 +157,7 @@ class KernelTrainer(Trainer):
 
     def __init__(self, cfg: KernelTrainConfig, train_pairs: Sequence[BlurPair], val_pairs: Sequence[BlurPair],
                  runtime: Runtime, extractor: KernelWizard | None = None):
+        seed_initialisation(cfg.loop.seed)
         self.cfg, self.runtime, self.val_pairs = cfg, runtime, list(val_pairs)
         net = extractor if extractor is not None else build_extractor(cfg.arch, cfg.zero_init_reblur)
         if cfg.crop < net.min_encode_size or cfg.crop % 128:

@@ -10,7 +10,9 @@ networks, optimizers, data and one training step. This module does the rest, onc
 * checkpoints every N steps and exact resume. Nothing random is carried between steps: sample
   ``n`` of the data is a function of ``(seed, n)`` and the step's own randomness (noise draws,
   dropout) is reseeded from ``(seed, step, rank)``, so a checkpoint only needs weights,
-  optimizer states and the step number;
+  optimizer states and the step number. Trainers build their networks after
+  :func:`seed_initialisation`, so a fresh run's initial weights are a function of the seed too.
+  A damaged newest checkpoint is set aside (``.damaged``) and the run resumes from the one before;
 * a progress bar with losses and ETA, a JSON-lines log, TensorBoard scalars and image grids
   (when ``tensorboard`` is installed);
 * NaN/Inf detection: the run stops with a message that names the step and the last good
@@ -30,7 +32,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +41,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from blur2blur.config import check_limits, limits
 from blur2blur.devices import pick_device
 from blur2blur.fileio import atomic_path
 from blur2blur.seeding import mix_seed
@@ -56,18 +59,18 @@ class TrainingDiverged(RuntimeError):
 class LoopConfig:
     """Mechanics shared by every trainer (the trainers' own configs hold the hyper-parameters)."""
 
-    steps: int = 1000
-    batch_size: int = 16               # global: split evenly across DDP processes
+    steps: int = field(default=1000, metadata=limits(minimum=1))
+    batch_size: int = field(default=16, metadata=limits(minimum=1))   # global: split evenly across DDP processes
     seed: int = 0
     device: str | None = None          # None: CUDA if available (one GPU per process), else CPU
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) on CUDA, off on CPU
-    num_workers: int = 2               # data-loading processes per training process
-    log_every: int = 20
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
-    eval_every: int = 1000             # 0: only at the end
-    image_every: int = 1000            # TensorBoard image grids; 0: never
-    grad_clip: float | None = None     # max global grad norm per optimizer step
+    num_workers: int = field(default=2, metadata=limits(minimum=0))  # data-loading processes per training process
+    log_every: int = field(default=20, metadata=limits(minimum=1))
+    checkpoint_every: int = field(default=1000, metadata=limits(minimum=1))
+    keep_checkpoints: int = field(default=2, metadata=limits(minimum=1))
+    eval_every: int = field(default=1000, metadata=limits(minimum=0))   # 0: only at the end
+    image_every: int = field(default=1000, metadata=limits(minimum=0))  # TensorBoard image grids; 0: never
+    grad_clip: float | None = field(default=None, metadata=limits(above=0))  # max global grad norm per optimizer step
     tensorboard: bool = True
     progress: bool = True
 
@@ -138,11 +141,14 @@ def keep_freed_memory() -> bool:
 
 
 def setup_runtime(cfg: LoopConfig) -> Runtime:
-    """Start DDP if launched by ``torchrun`` (``WORLD_SIZE`` > 1), pick the device and AMP mode."""
+    """Start DDP if launched by ``torchrun`` (``WORLD_SIZE`` > 1), pick the device and AMP mode.
+
+    Raises ValueError for a ``cfg.device`` that is unknown or absent (e.g. cuda on a CPU build).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(cfg.device, local_rank=local, mps=False)
+    device = pick_device(cfg.device, local_rank=local, mps=False)  # ValueError naming an absent device
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
@@ -161,6 +167,18 @@ def setup_runtime(cfg: LoopConfig) -> Runtime:
 def shutdown_runtime(rt: Runtime) -> None:
     if rt.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def seed_initialisation(seed: int) -> None:
+    """Seed torch's global generator before a trainer builds its networks (first thing in ``__init__``).
+
+    Two fresh runs with the same ``loop.seed`` then start from bit-identical weights; the stream
+    differs from every training step's (:func:`train` reseeds from ``(seed, step, rank, 1)``).
+    """
+    torch.manual_seed(mix_seed(seed, _INIT_STREAM))
+
+
+_INIT_STREAM = -1
 
 
 # ----------------------------------------------------------------------------- the trainer contract
@@ -300,9 +318,23 @@ def save_state(run_dir: Path, step: int, trainer: Trainer, scalers: Mapping[str,
     return path
 
 
+class DamagedCheckpoint(ValueError):
+    """A training-state file that cannot be read (truncated, empty, not a checkpoint); names the file."""
+
+
 def load_state(path: Path, trainer: Trainer, scalers: Mapping[str, torch.amp.GradScaler]) -> dict[str, Any]:
-    """Restore nets, optimizers and scalers from a :func:`save_state` file; return the state."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Restore nets, optimizers and scalers from a :func:`save_state` file; return the state.
+
+    Raises :class:`DamagedCheckpoint` when the file cannot be read at all (nothing is restored then).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        size = f"{path.stat().st_size} bytes; " if path.exists() else ""
+        raise DamagedCheckpoint(f"{path}: cannot be read ({size}{first})") from None
+    if not isinstance(state, dict):
+        raise DamagedCheckpoint(f"{path}: not a blur2blur training state")
     if state.get("format") != STATE_FORMAT:
         raise ValueError(f"{path}: not a blur2blur training state (format {state.get('format')!r})")
     missing = set(trainer.nets) - set(state["nets"])
@@ -385,8 +417,10 @@ def train(trainer: Trainer, runtime: Runtime, cfg: LoopConfig, run_dir: str | os
           on_eval: Callable[[int, dict[str, float]], None] | None = None) -> LoopResult:
     """Run `trainer` for ``cfg.steps`` steps, resuming from the newest checkpoint in `run_dir`.
 
-    `meta` (JSON-serialisable: usually the config) is stored in every checkpoint.
+    `meta` (JSON-serialisable: usually the config) is stored in every checkpoint. A `cfg` outside
+    its limits (built in Python, not read by :mod:`blur2blur.config`) raises ConfigError first.
     """
+    check_limits(cfg, "loop")
     run_dir = Path(run_dir)
     if runtime.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -399,11 +433,18 @@ def train(trainer: Trainer, runtime: Runtime, cfg: LoopConfig, run_dir: str | os
             group.setdefault("initial_lr", group["lr"])
 
     start, resumed_from, last_ckpt = 0, None, None
-    existing = list_checkpoints(run_dir)
-    if existing:
-        resumed_from, last_ckpt = existing[-1]
-        load_state(last_ckpt, trainer, scalers)
-        start = resumed_from
+    for at, path in reversed(list_checkpoints(run_dir)):
+        try:
+            load_state(path, trainer, scalers)
+        except DamagedCheckpoint as e:
+            # Killed while the disk filled, or copied halfway: keep the file for a look, use the one before.
+            if runtime.is_main:
+                os.replace(path, path.with_name(path.name + ".damaged"))
+            print(f"blur2blur: {e}; set aside as {path.name}.damaged, trying the previous checkpoint",
+                  file=sys.stderr)
+            continue
+        resumed_from, last_ckpt, start = at, path, at
+        break
     if start >= cfg.steps:
         return LoopResult(start, resumed_from, {}, {}, last_ckpt)
 
@@ -521,6 +562,7 @@ def train_and_save(trainer: Trainer, runtime: Runtime, cfg: LoopConfig, run_dir:
 
 
 __all__ = [
+    "DamagedCheckpoint",
     "LoopConfig",
     "LoopResult",
     "Runtime",
@@ -531,6 +573,7 @@ __all__ = [
     "list_checkpoints",
     "load_state",
     "save_state",
+    "seed_initialisation",
     "setup_runtime",
     "shutdown_runtime",
     "train",

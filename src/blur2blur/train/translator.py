@@ -25,6 +25,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from blur2blur.config import limits
 from blur2blur.data.curriculum import Curriculum
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
@@ -32,7 +33,7 @@ from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_l
 from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model
 from blur2blur.ops import centre_crop
-from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, list_checkpoints
+from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, list_checkpoints, seed_initialisation
 from blur2blur.train.schedules import constant_then_linear
 
 
@@ -46,31 +47,33 @@ class TranslatorConfig:
 
     arch: Literal["b2b_translator", "unet_translator", "nafnet_translator"] = "b2b_translator"
     arch_args: dict[str, Any] = field(default_factory=dict)
-    disc_ndf: int = 64
-    crop: int = 256
+    disc_ndf: int = field(default=64, metadata=limits(minimum=1))
+    crop: int = field(default=256, metadata=limits(minimum=1))
     flip: bool = True
     rotate: bool = True
     color_jitter: float = 0.1                                # paper: rotation, flip and colour jitter
     adv_loss: Literal["log", "hinge", "lsgan"] = "log"       # reference code: hinge
     gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
-    lambda_grad: float = 0.005                               # reference code: 1e-4
-    lambda_rec: float = 0.8
+    lambda_grad: float = field(default=0.005, metadata=limits(minimum=0))  # reference code: 1e-4
+    lambda_rec: float = field(default=0.8, metadata=limits(minimum=0))
     # VGG19 / VGG16 taps / multi-scale L1 / the offline low-pass content term (losses.lowpass_content_loss)
     perceptual: Literal["paper", "reference", "pixel", "lowpass"] = "paper"
-    content_sigma: float = 4.0                               # lowpass: the low-pass, in finest-scale pixels
-    content_eps: float = 0.002                               # lowpass: Charbonnier's smooth zone (0.5/255)
-    content_high_weight: float = 0.2                         # lowpass: the high band's rate (the low band's: 1)
+    # lowpass: the low-pass, in finest-scale pixels; Charbonnier's smooth zone (0.5/255); the high band's rate
+    # (the low band's: 1)
+    content_sigma: float = field(default=4.0, metadata=limits(minimum=0))
+    content_eps: float = field(default=0.002, metadata=limits(above=0))
+    content_high_weight: float = field(default=0.2, metadata=limits(minimum=0))
     vgg_weights: str = "imagenet"                            # a path, or "random" (meaningless; tests only)
-    lr: float = 2e-4                                         # pix2pix defaults (the paper's G setting)
-    d_lr: float | None = None                                # the discriminator's rate; None: lr (as the paper)
+    lr: float = field(default=2e-4, metadata=limits(above=0))  # pix2pix defaults (the paper's G setting)
+    d_lr: float | None = field(default=None, metadata=limits(above=0))  # the discriminator's rate; None: lr (paper)
     betas: tuple[float, float] = (0.5, 0.999)
-    hold_steps: int = 500_000
-    decay_steps: int = 500_000
+    hold_steps: int = field(default=500_000, metadata=limits(minimum=0))
+    decay_steps: int = field(default=500_000, metadata=limits(minimum=0))
     curriculum: bool = True
-    curriculum_fraction: float = 0.5
-    curriculum_widen_at: int = 200_000
-    d_warmup: int = 0
-    val_images: int = 16
+    curriculum_fraction: float = field(default=0.5, metadata=limits(above=0, maximum=1))
+    curriculum_widen_at: int = field(default=200_000, metadata=limits(minimum=0))
+    d_warmup: int = field(default=0, metadata=limits(minimum=0))
+    val_images: int = field(default=16, metadata=limits(minimum=0))
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, batch_size=16, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
 
@@ -91,7 +94,9 @@ def require_content_weights(cfg: TranslatorConfig, key: str = "perceptual") -> N
                       "(what the CPU presets use)")
     if cfg.vgg_weights != "imagenet":
         if not Path(cfg.vgg_weights).is_file():
-            raise FileNotFoundError(f"vgg_weights: no such file {cfg.vgg_weights}; {offline_option}")
+            weights_key = key[:-len("perceptual")] + "vgg_weights"  # spelt as `key` is: translator.vgg_weights
+            raise FileNotFoundError(f"{weights_key}: {cfg.vgg_weights}: no such file (the {cfg.perceptual!r} "
+                                    f"content term needs VGG weights); {offline_option}")
         return
     name = "vgg19" if cfg.perceptual == "paper" else "vgg16"
     try:
@@ -174,6 +179,7 @@ class TranslatorTrainer(Trainer):
     def __init__(self, cfg: TranslatorConfig, blurry: Sequence[str], known: Sequence[str], runtime: Runtime, *,
                  val_blurry: Sequence[str] = (), val_known: Sequence[str] = (),
                  blur_scores: dict[str, float] | None = None, translator: torch.nn.Module | None = None):
+        seed_initialisation(cfg.loop.seed)
         self.cfg, self.runtime = cfg, runtime
         g = translator if translator is not None else init_identity(create_model(cfg.arch, **cfg.arch_args))
         d = create_model("b2b_discriminator", ndf=cfg.disc_ndf)

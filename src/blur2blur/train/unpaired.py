@@ -49,6 +49,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
+from blur2blur.config import limits
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
 from blur2blur.losses import discriminator_loss, generator_adv_loss
@@ -58,7 +59,7 @@ from blur2blur.models.cyclegan import gan_init_
 from blur2blur.models.registry import IMAGE
 from blur2blur.ops import centre_crop
 from blur2blur.seeding import generator
-from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer
+from blur2blur.train.loop import LoopConfig, Runtime, StepContext, Trainer, seed_initialisation
 from blur2blur.train.schedules import constant_then_linear
 
 Method = Literal["cyclegan", "dualgan"]
@@ -114,23 +115,23 @@ class UnpairedConfig:
     generator: str | None = None                        # registered IMAGE architecture for both generators
     generator_args: dict[str, Any] | None = None        # merged over the recipe's (e.g. {ngf: 32})
     discriminator_args: dict[str, Any] | None = None    # b2b_discriminator (= pix2pix/CycleGAN PatchGAN) args
-    crop: int = 256                                     # Blur2Blur Sec. 4.1.1: 256x256 crops for every method
+    crop: int = field(default=256, metadata=limits(minimum=1))  # Blur2Blur Sec. 4.1.1: 256x256 crops, every method
     flip: bool = True                                   # both codes: random horizontal flips
     rotate: bool = False
     adv_loss: AdvLoss | None = None
     d_loss_scale: float | None = None
-    lambda_cycle: float | None = None
-    lambda_identity: float | None = None                # a fraction of lambda_cycle; 0 disables
-    pool_size: int | None = None                        # 0: D sees the current fakes only
+    lambda_cycle: float | None = field(default=None, metadata=limits(minimum=0))
+    lambda_identity: float | None = field(default=None, metadata=limits(minimum=0))  # a fraction of lambda_cycle
+    pool_size: int | None = field(default=None, metadata=limits(minimum=0))  # 0: D sees the current fakes only
     optimizer: Literal["adam", "rmsprop"] | None = None
-    lr: float | None = None
+    lr: float | None = field(default=None, metadata=limits(above=0))
     betas: tuple[float, float] | None = None            # Adam
     rmsprop_alpha: float | None = None                  # RMSProp's smoothing constant (TF: decay)
-    n_critic: int | None = None                         # D steps per G step (DualGAN only)
-    clip: float | None = None                           # clip D's weights to [-clip, clip]; 0: no clipping
-    hold_steps: int | None = None                       # None: the recipe's share of loop.steps
-    decay_steps: int | None = None
-    val_images: int = 8
+    n_critic: int | None = field(default=None, metadata=limits(minimum=1))  # D steps per G step (DualGAN only)
+    clip: float | None = field(default=None, metadata=limits(minimum=0))  # clip D's weights to [-clip, clip]; 0: off
+    hold_steps: int | None = field(default=None, metadata=limits(minimum=0))  # None: the recipe's share of steps
+    decay_steps: int | None = field(default=None, metadata=limits(minimum=0))
+    val_images: int = field(default=8, metadata=limits(minimum=0))
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=200_000, batch_size=1, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
 
@@ -294,6 +295,7 @@ class UnpairedTranslationTrainer(Trainer):
     def __init__(self, cfg: UnpairedConfig, blurry: Sequence[str], sharp: Sequence[str], runtime: Runtime, *,
                  val_blurry: Sequence[str] = (), val_sharp: Sequence[str] = ()):
         hp = cfg.resolved()
+        seed_initialisation(hp.loop.seed)
         self.cfg, self.runtime = hp, runtime
         self.g_bs = create_model(hp.generator, **hp.generator_args)
         self.g_sb = create_model(hp.generator, **hp.generator_args)
