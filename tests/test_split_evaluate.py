@@ -170,8 +170,15 @@ def test_evaluate_cli(tmp_path):
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert result["summary"]["samples"] == 6 and len(list((tmp_path / "ev" / "outputs").glob("*.png"))) == 6
+    # The same command again: done already, success, nothing rewritten; another evaluation into it: refused.
+    before = (tmp_path / "ev" / "metrics.json").stat().st_mtime_ns
+    res = CliRunner().invoke(app, ["evaluate", "--pairs", str(pairs_root), "--model", str(tmp_path / "d.safetensors"),
+                                   "--out", str(tmp_path / "ev"), "--crop", "16", "--crops-per-image", "2",
+                                   "--save-outputs"])
+    assert res.exit_code == 0 and "nothing to do" in res.output, res.output
+    assert (tmp_path / "ev" / "metrics.json").stat().st_mtime_ns == before
     res = CliRunner().invoke(app, ["evaluate", "--pairs", str(pairs_root), "--input-only", "--out",
                                    str(tmp_path / "ev")])
-    assert res.exit_code == 2 and "refusing" in res.output
+    assert res.exit_code == 2 and "refusing" in res.output and "model_sha256" in res.output
     res = CliRunner().invoke(app, ["evaluate", "--pairs", str(pairs_root), "--out", str(tmp_path / "ev2")])
     assert res.exit_code == 2 and "exactly one" in res.output

@@ -209,8 +209,9 @@ def write_evaluation(result: dict, out_dir: str | os.PathLike) -> Path:
         if (out / name).exists():
             raise FileExistsError(f"{out / name} exists; refusing to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    (out / "metrics.md").write_text(markdown_table(result), encoding="utf-8")
+    # The table first: metrics.json is what marks the evaluation as done (a rerun looks for it).
+    atomic_write_text(out / "metrics.md", markdown_table(result))
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
     return out / "metrics.json"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -62,27 +63,41 @@ def evaluate(
     from blur2blur.inference import prepare_for_inference
     from blur2blur.models import CheckpointError, load_any
 
+    from blur2blur.hub import sha256_file
+
     if (run is not None) + (model is not None) + input_only != 1:
         fail("give exactly one of --run RUN, --model FILE or --input-only")
-    for name in ("metrics.json", "metrics.md"):
-        if (out / name).exists():
-            fail(f"{out / name} exists; refusing to overwrite it (choose another --out)")
+    path = None if input_only else (run / COMPOSED if run is not None else model)
+    if path is not None and not path.exists():
+        fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
+    cfg = EvalConfig(crop=crop, crops_per_image=crops_per_image, ssim=ssim_variant, y_channel=y_channel,
+                     crop_border=crop_border, tile=tile)
+    # What this evaluation is of: a rerun of the same command finds it done; anything else is refused.
+    request = {"model_sha256": None if path is None else sha256_file(path),
+               "pairs": "demo" if demo else str(pairs.resolve()) if pairs else None, "split": split_name,
+               "config": dataclasses.asdict(cfg), "save_outputs": save_outputs}
+    if (out / "metrics.json").exists():
+        stored = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        if stored.get("request") == request:
+            s = stored["summary"]
+            typer.echo(f"{out / 'metrics.json'} holds this evaluation already: nothing to do (mean of "
+                       f"{s['samples']}: PSNR {s['psnr_input']:.2f} -> {s['psnr']:.2f} dB)")
+            return
+        differ = sorted(k for k in request if stored.get("request", {}).get(k) != request[k])
+        fail(f"{out / 'metrics.json'} holds an evaluation of something else ({', '.join(differ)} differ); "
+             "refusing to overwrite it (choose another --out)")
     test, _ = known_pairs(pairs, layout, split_name, "test" if demo else None)
     net = None
-    if not input_only:
-        path = run / COMPOSED if run is not None else model
-        if not path.exists():
-            fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
+    if path is not None:
         try:
             net = prepare_for_inference(load_any(path), device)
         except (CheckpointError, ValueError) as e:
             fail(str(e))
-    cfg = EvalConfig(crop=crop, crops_per_image=crops_per_image, ssim=ssim_variant, y_channel=y_channel,
-                     crop_border=crop_border, tile=tile)
     try:
         result = run_evaluation(net, test, cfg, save_dir=out / "outputs" if save_outputs else None)
     except (ValueError, FileExistsError) as e:
         fail(str(e))
+    result["request"] = request
     write_evaluation(result, out)
     typer.echo(markdown_table(result).splitlines()[-3])
     s = result["summary"]
