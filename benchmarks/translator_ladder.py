@@ -196,7 +196,8 @@ def translator_config(args):
     return dataclasses.replace(
         tr, perceptual=args.content, lambda_rec=args.lambda_rec, content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
-        lambda_grad=args.lambda_grad, d_lr=args.d_lr, curriculum=False, hold_steps=steps // 2, decay_steps=steps - steps // 2,
+        lambda_grad=args.lambda_grad, d_lr=args.d_lr, curriculum=False, hold_steps=steps // 2,
+        decay_steps=steps - steps // 2,
         loop=dataclasses.replace(tr.loop, steps=steps, seed=args.seed, checkpoint_every=args.eval_every,
                                  eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
                                  log_every=10))

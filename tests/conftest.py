@@ -14,6 +14,16 @@ FIXTURE_DIR = REFERENCE_DIR / "fixtures"
 torch.set_num_threads(2)
 
 
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A tiny NAFNet (seeded) saved as our checkpoint: ``tmp_path/tiny.safetensors``."""
+    from blur2blur.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("nafnet", width=8, enc_blk_nums=[1], dec_blk_nums=[1], middle_blk_num=1)
+    return save_checkpoint(model, tmp_path / "tiny.safetensors")
+
+
 def load_fixture(name: str) -> dict:
     """The `<name>.io.pt` conformance fixture (see tests/reference/fixtures/FIXTURES.md)."""
     return torch.load(FIXTURE_DIR / f"{name}.io.pt", weights_only=True)

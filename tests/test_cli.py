@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from conftest import FIXTURE_DIR
 from PIL import Image
 from typer.testing import CliRunner
 
 from blur2blur import assets
 from blur2blur.cli import app
-from blur2blur.models import create_model, load_checkpoint, save_checkpoint
+from blur2blur.models import load_checkpoint
 
 runner = CliRunner()
 SUBCOMMANDS = ["deblur", "models", "inspect", "convert", "version"]
-
-
-@pytest.fixture
-def tiny_model(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("nafnet", width=8, enc_blk_nums=[1], dec_blk_nums=[1], middle_blk_num=1)
-    return save_checkpoint(model, tmp_path / "tiny.safetensors")
 
 
 @pytest.fixture

@@ -26,13 +26,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def tiny_model(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("nafnet", width=8, enc_blk_nums=[1], dec_blk_nums=[1], middle_blk_num=1)
-    return save_checkpoint(model, tmp_path / "tiny.safetensors")
-
-
-@pytest.fixture
 def photos(tmp_path):
     d = tmp_path / "in"
     d.mkdir()

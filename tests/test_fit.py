@@ -113,4 +113,5 @@ def test_fit_refuses_a_content_term_without_its_weights_before_any_stage(tmp_pat
     assert res.exit_code == 2, res.output
     assert "vgg19" in res.output and str(tmp_path / "cache") in res.output
     assert "translator.perceptual=lowpass" in res.output
-    assert not (tmp_path / "run" / "extractor-run").exists() and not (tmp_path / "run" / "extractor.safetensors").exists()
+    assert not (tmp_path / "run" / "extractor-run").exists()
+    assert not (tmp_path / "run" / "extractor.safetensors").exists()

@@ -215,5 +215,5 @@ def write_evaluation(result: dict, out_dir: str | os.PathLike) -> Path:
     return out / "metrics.json"
 
 
-__all__ = ["EvalConfig", "Sample", "evaluate", "evaluate_stored", "gain_summary", "markdown_table", "paired_crop_psnrs", "paired_difference", "summarise",
-           "evaluation_samples", "write_evaluation"]
+__all__ = ["EvalConfig", "Sample", "evaluate", "evaluate_stored", "evaluation_samples", "gain_summary",
+           "markdown_table", "paired_crop_psnrs", "paired_difference", "summarise", "write_evaluation"]

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from blur2blur.devices import pick_device  # noqa: F401  (also importable from here, as before)
+from blur2blur.devices import pick_device  # (also importable from here, as before)
 from blur2blur.models.registry import IMAGE, MULTISCALE, spec_of
 from blur2blur.ops import pad_to_multiple
 

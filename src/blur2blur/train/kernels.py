@@ -29,7 +29,7 @@ from torch import nn
 from blur2blur.config import limits
 from blur2blur.data.datasets import PairCrops
 from blur2blur.data.pairs import BlurPair
-from blur2blur.data.split import split_by_scene  # noqa: F401  (its old home; kept importable)
+from blur2blur.data.split import split_by_scene  # (its old home; kept importable)
 from blur2blur.evaluate import gain_summary, paired_crop_psnrs
 from blur2blur.models import create_model
 from blur2blur.models.kernel_wizard import KernelWizard
