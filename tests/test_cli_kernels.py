@@ -68,6 +68,13 @@ def test_eval_reports_psnr_against_identity(extractor, dataset, tmp_path):
     assert "vs identity" in res.output
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["pairs"] == 2 and m["gain_db"] == pytest.approx(m["reblur_psnr"] - m["identity_psnr"])
+    # Rerun: the same numbers are there already (success); other numbers are refused.
+    res = cli("kernels", "eval", "--extractor", extractor, "--pairs", dataset / "pairs" / "test", "--size", "128",
+              "--json", tmp_path / "m.json")
+    assert res.exit_code == 0 and "nothing to do" in res.output, res.output
+    res = cli("kernels", "eval", "--extractor", extractor, "--pairs", dataset / "pairs" / "test", "--size", "64",
+              "--json", tmp_path / "m.json")
+    assert res.exit_code == 2 and "refusing" in res.output
 
 
 def test_transfer_builds_k(extractor, dataset, tmp_path):

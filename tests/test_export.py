@@ -33,5 +33,13 @@ def test_export_composed_model_via_cli(tmp_path):
     got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"image": x.numpy()})[0]
     ref = restore(load_checkpoint(run / "blur2blur.safetensors"), x)
     torch.testing.assert_close(torch.from_numpy(got), ref, rtol=0, atol=1e-4)
+    # The same export again: done, success, the file untouched; another model into it: refused.
+    before = (tmp_path / "m.onnx").stat().st_mtime_ns
     res = CliRunner().invoke(app, ["export", "--run", str(run), "--out", str(tmp_path / "m.onnx")])
+    assert res.exit_code == 0 and "nothing to do" in res.output, res.output
+    assert (tmp_path / "m.onnx").stat().st_mtime_ns == before
+    save_checkpoint(d, tmp_path / "d.safetensors")
+    res = CliRunner().invoke(app, ["export", "--model", str(tmp_path / "d.safetensors"),
+                                   "--out", str(tmp_path / "m.onnx")])
     assert res.exit_code == 2 and "refusing to overwrite" in res.output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.onnx")]  # no temporary left behind

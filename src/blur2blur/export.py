@@ -34,11 +34,16 @@ class _FullScale(nn.Module):
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18, atol: float = 1e-4,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, source_sha256: str | None = None) -> Path:
     """Write `model` as ONNX to `path` (input "image", output "deblurred"; N, H, W dynamic) and verify it.
 
-    Raises ValueError when onnxruntime's output differs from PyTorch's by more than `atol`.
+    The file's metadata records ``size_multiple``, ``opset`` and, when given, ``source_sha256`` (the
+    weight file it came from: a rerun can tell its own result, see :func:`onnx_metadata`). The file
+    appears only once verified. Raises ValueError when onnxruntime's output differs from PyTorch's
+    by more than `atol`.
     """
+    from blur2blur.fileio import atomic_path
+
     import onnx
     import onnxruntime as ort
 
@@ -51,24 +56,39 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18, a
     example = torch.rand(2, 3, 8 * m, 9 * m)
     dims = {0: torch.export.Dim("batch", min=1, max=1024),
             2: m * torch.export.Dim("h", min=1, max=16384 // m), 3: m * torch.export.Dim("w", min=1, max=16384 // m)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(wrapper, (example,), str(path), input_names=["image"], output_names=["deblurred"],
-                      opset_version=opset, dynamic_shapes={"x": dims}, dynamo=True)
-    proto = onnx.load(str(path))
-    onnx.helper.set_model_props(proto, {"size_multiple": str(m), "producer": "blur2blur"})
-    onnx.save(proto, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for n, h, w in ((1, 6 * m, 11 * m), (3, 13 * m, 7 * m)):
-        x = torch.rand(n, 3, h, w)
-        with torch.no_grad():
-            ref = wrapper(x).numpy()
-        got = session.run(None, {"image": x.numpy()})[0]
-        if got.shape != ref.shape:
-            raise ValueError(f"{path}: ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")
-        err = float(abs(got - ref).max())
-        if err > atol:
-            raise ValueError(f"{path}: ONNX output differs from PyTorch at {h}x{w} (max error {err:.2e})")
+    with atomic_path(path, suffix=".onnx") as tmp:
+        torch.onnx.export(wrapper, (example,), str(tmp), input_names=["image"], output_names=["deblurred"],
+                          opset_version=opset, dynamic_shapes={"x": dims}, dynamo=True)
+        proto = onnx.load(str(tmp))
+        props = {"size_multiple": str(m), "producer": "blur2blur", "opset": str(opset)}
+        if source_sha256:
+            props["source_sha256"] = source_sha256
+        onnx.helper.set_model_props(proto, props)
+        onnx.save(proto, str(tmp))  # weights inline: one self-contained file
+        # The exporter may have put the weights in a side file named after the temporary; now unused.
+        Path(f"{tmp}.data").unlink(missing_ok=True)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        for n, h, w in ((1, 6 * m, 11 * m), (3, 13 * m, 7 * m)):
+            x = torch.rand(n, 3, h, w)
+            with torch.no_grad():
+                ref = wrapper(x).numpy()
+            got = session.run(None, {"image": x.numpy()})[0]
+            if got.shape != ref.shape:
+                raise ValueError(f"{path}: ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")
+            err = float(abs(got - ref).max())
+            if err > atol:
+                raise ValueError(f"{path}: ONNX output differs from PyTorch at {h}x{w} (max error {err:.2e})")
     return path
 
 
-__all__ = ["export_onnx"]
+def onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata properties of an ONNX file (empty when the file is not ONNX)."""
+    import onnx
+
+    try:
+        return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception:  # any unreadable file: not one of ours
+        return {}
+
+
+__all__ = ["export_onnx", "onnx_metadata"]

@@ -11,6 +11,7 @@ import typer
 from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, known_pairs, layout_option,
                                   prepare_run, resolve_config, run_dir_option, show_config_option, train_command,
                                   training_pairs)
+from blur2blur.fileio import atomic_write_text
 
 kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
 app.add_typer(kernels_app, name="kernels")
@@ -104,9 +105,14 @@ def eval_cmd(
                           device=next(net.parameters()).device)
     _print_metric(metrics)
     if json_out is not None:
+        text = json.dumps(metrics, indent=2)
         if json_out.exists():
-            fail(f"{json_out} exists; refusing to overwrite it")
-        json_out.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+            # The same evaluation again (it is deterministic): done; anything else is not ours to replace.
+            if json_out.read_text(encoding="utf-8") == text:
+                typer.echo(f"{json_out} holds these numbers already: nothing to do")
+                return
+            fail(f"{json_out} exists with other numbers; refusing to overwrite it")
+        atomic_write_text(json_out, text)
 
 
 @kernels_app.command("transfer")

@@ -199,9 +199,24 @@ def export(
     """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime."""
     from blur2blur.models import CheckpointError, load_any
 
+    from blur2blur.hub import sha256_file
+
     if (run is None) == (model is None):
         _fail("give either --run RUN or --model FILE")
     path = run / COMPOSED if run is not None else model
+    if not path.is_file():
+        _fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
+    source = sha256_file(path)
+    if out.exists():
+        try:
+            from blur2blur.export import onnx_metadata
+        except ImportError as e:
+            _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
+        meta = onnx_metadata(out)
+        if meta.get("source_sha256") == source and meta.get("opset") == str(opset):
+            typer.echo(f"{out} is already this model's export (opset {opset}): nothing to do")
+            return
+        _fail(f"{out} exists and is not this model's export at opset {opset}; refusing to overwrite it")
     try:
         net = load_any(path)
     except (CheckpointError, FileNotFoundError, KeyError) as e:
@@ -209,7 +224,7 @@ def export(
     try:
         from blur2blur.export import export_onnx
 
-        written = export_onnx(net, out, opset=opset)
+        written = export_onnx(net, out, opset=opset, source_sha256=source)
     except ImportError as e:
         _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
     except (FileExistsError, ValueError) as e:
