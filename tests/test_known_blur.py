@@ -113,6 +113,18 @@ def test_resume_and_refusals(data, tmp_path):
     first[0].unlink()  # as if interrupted before this one was written
     res = transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
     assert (res.written, res.skipped) == (1, 2)
+    # Killed after an image was written but before its manifest line was complete: made again.
+    out = tmp_path / "K-cut"
+    transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
+    lines = (out / MANIFEST).read_text().splitlines(keepends=True)
+    cut = json.loads(lines[-1])["output"]
+    (out / MANIFEST).write_text("".join(lines[:-1]) + lines[-1][:25])
+    reference = read_image(out / cut)[0]
+    (out / cut).write_bytes(b"")  # and the image itself cut short
+    res = transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
+    assert res.written == 1 and torch.equal(read_image(out / cut)[0], reference)
+    assert len(load_manifest(out)[1]) == 3 and (out / MANIFEST).read_text().endswith("\n")
+    out = tmp_path / "K"
     with pytest.raises(ValueError, match="other settings"):
         transfer_to_folder(net, pairs, sharp, out, TransferConfig(camera_noise="off", seed=9), progress=False)
     with pytest.raises(ValueError, match="holds input images"):

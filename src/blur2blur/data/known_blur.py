@@ -42,6 +42,7 @@ from blur2blur.data.camera_look import CameraLook, apply_camera_look, estimate_c
 from blur2blur.data.datasets import ImageCache, apply_dihedral, random_crop_box, random_dihedral
 from blur2blur.data.images import read_image, write_image
 from blur2blur.data.pairs import BlurPair, load_pair
+from blur2blur.fileio import atomic_write_text
 from blur2blur.models.kernel_wizard import APPLY_MULTIPLE, KernelWizard
 from blur2blur.ops import pad_right_bottom
 from blur2blur.seeding import generator, mix_seed
@@ -211,12 +212,16 @@ def _read_manifest(path: Path) -> tuple[dict | None, dict[str, dict]]:
     if not path.exists():
         return None, {}
     header, items = None, {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
+            if n == len(lines) and not text.endswith("\n"):
+                break  # a line cut short by an interrupted run: its image is made again
             raise ValueError(f"{path}:{n}: not JSON ({e}); the file is damaged") from None
         if rec.get("kind") == "header":
             header = rec
@@ -288,8 +293,14 @@ def transfer_to_folder(wizard: KernelWizard, pairs: Sequence[BlurPair], sharp_pa
     out.mkdir(parents=True, exist_ok=True)
     names = k_output_names(sharp_paths, cfg.variants, ".png")
     for name in (n for row in names for n in row):
-        if (out / name).exists() and name not in done:
+        # In a K folder of these settings an unlisted image of ours is an interrupted run's (written, not
+        # yet listed): it is made again. Anywhere else it is somebody's file.
+        if (out / name).exists() and name not in done and old_header is None:
             raise FileExistsError(f"{out / name} exists but is not in {manifest}; refusing to overwrite it")
+    if manifest.exists() and not manifest.read_text(encoding="utf-8").endswith("\n"):
+        # Drop a last line cut short by an interruption, so that appending starts on a line of its own.
+        kept = manifest.read_text(encoding="utf-8").rsplit("\n", 1)[0]
+        atomic_write_text(manifest, kept + "\n" if kept else "")
 
     pair_cache = ImageCache(64)
 
@@ -310,7 +321,7 @@ def transfer_to_folder(wizard: KernelWizard, pairs: Sequence[BlurPair], sharp_pa
             item = plan_item(i, j, sharp_paths[i], tuple(sharp.shape[-2:]), pairs,
                              lambda p: tuple(known_of(p)[0].shape[-2:]), cfg, name)
             k = synthesize(item, wizard, sharp=sharp, known=known_of(item.pair()), look=look, tile=cfg.tile)
-            write_image(k, out / name, overwrite=name in done)
+            write_image(k, out / name, overwrite=True)  # listed and missing, or unlisted (see above)
             log.write(json.dumps({"kind": "item", **asdict(item)}) + "\n")
             log.flush()
             written += 1
