@@ -368,5 +368,9 @@ def test_cli_simulate_video(tmp_path):
     res = cli("simulate-video", video, "--out", tmp_path / "v", "--window", 3, "--no-progress")
     assert res.exit_code == 0, res.output
     assert len(find_pairs(tmp_path / "v", "folders")) == 3
+    before = (tmp_path / "v" / "manifest.json").stat().st_mtime_ns
     res = cli("simulate-video", video, "--out", tmp_path / "v", "--window", 3, "--no-progress")
+    assert res.exit_code == 0, res.output  # the same command again: done already
+    assert (tmp_path / "v" / "manifest.json").stat().st_mtime_ns == before
+    res = cli("simulate-video", video, "--out", tmp_path / "v", "--window", 5, "--no-progress")
     assert res.exit_code == 2 and "refusing" in res.output

@@ -680,6 +680,8 @@ def video_to_pairs(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     out = Path(out_dir)
+    if not overwrite and _finished_video_folder(out, video, window, stride, gamma, limit):
+        return out  # the same command finished here before: a rerun is not an error
     _refuse_existing(out, overwrite)
     if not video.is_file():
         raise FileNotFoundError(f"{video}: no such file")
@@ -708,8 +710,21 @@ def video_to_pairs(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     if not pairs:
         raise ValueError(f"{video}: {seen} frame(s), fewer than one window of {window}")
     _write_manifest(out, {"format": _MANIFEST_FORMAT, "kind": "video", "layout": "folders", "video": str(video),
-                          "window": window, "stride": stride, "gamma": gamma, "pairs": pairs})
+                          "window": window, "stride": stride, "gamma": gamma, "limit": limit, "pairs": pairs})
     return out
+
+
+def _finished_video_folder(out: Path, video: Path, window: int, stride: int, gamma: float,
+                           limit: int | None) -> bool:
+    # As _finished_camera_folder: the manifest, written last, records this very run's settings.
+    try:
+        done = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (done.get("format") == _MANIFEST_FORMAT and done.get("kind") == "video"
+            and done.get("video") == str(video) and done.get("window") == window and done.get("stride") == stride
+            and done.get("gamma") == gamma and done.get("limit") == limit
+            and all((out / d / f"{p['stem']}.png").is_file() for p in done.get("pairs", []) for d in ("blur", "sharp")))
 
 
 # --------------------------------------------------------------------------- preset statistics
