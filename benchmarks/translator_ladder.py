@@ -338,10 +338,10 @@ def report(args) -> dict:
             gap = last["gap_closed"]
             lines.append(f"| {rung} | {RUNGS[rung]} | {acc:.2f} | {last['drift_test']:.1f} dB | {last['psnr']:.2f} | "
                          f"{last['d_psnr']:+.2f} | {100 * last['improved']:.0f}% | "
-                         f"{'–' if gap is None else f'{100 * gap:.0f}%'} | {verdict} |")
+                         f"{'–' if gap is None else f'{round(100 * gap) or 0}%'} | {verdict} |")
         lines += ["", "Learning curve (gap closed at each evaluated step):", ""]
         for rung, r in cam["rungs"].items():
-            pts = ", ".join(f"{p['step']}: {100 * (p['gap_closed'] or 0):.0f}%" for p in r["curve"])
+            pts = ", ".join(f"{p['step']}: {round(100 * (p['gap_closed'] or 0)) or 0}%" for p in r["curve"])
             lines.append(f"- rung {rung}: {pts}")
         lines.append("")
         results["cameras"][name] = cam
