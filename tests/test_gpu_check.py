@@ -18,6 +18,11 @@ SECTIONS = ["env", "conformance", "forward", "train", "fit", "ddp", "compile"]
 def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # One thread: in this script's process, at 2 CPU threads, the fp32 error of one Restormer fixture case
+    # (biasfree dual-pixel, 64x64) varied from run to run between 3.6e-7 and 3e-5 (measured 2026-12-02; the
+    # same case in tests/test_restormer.py stays at 3.6e-7), above the 1e-5 bound. Not understood yet; the
+    # rehearsal checks the script's plumbing, tests/test_*.py check the models.
+    env["OMP_NUM_THREADS"] = "1"
     return env
 
 
