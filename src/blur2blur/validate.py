@@ -43,32 +43,29 @@ def check_images(paths: Sequence[Path], min_side: int, what: str) -> tuple[list[
     An image is usable when it reads (see :func:`blur2blur.data.images.read_image`) and both
     sides are at least `min_side` pixels.
     """
-    good, bad = [], []
-    for path in paths:
-        try:
-            h, w = read_image(path)[0].shape[-2:]
-        except ImageReadError as e:
-            bad.append(str(e))
-            continue
-        if min(h, w) < min_side:
-            bad.append(f"{path}: {w}x{h} is smaller than the {min_side}px {what} needs")
-        else:
-            good.append(Path(path))
-    return good, bad
+    return _sort_by_size([Path(p) for p in paths], lambda p: tuple(read_image(p)[0].shape[-2:]), lambda p: p,
+                         min_side, what)
 
 
 def _check_pairs(pairs: Sequence, min_side: int, what: str) -> tuple[list, list[str]]:
+    # Known pairs by their blurry image's header size only: decoding a whole dataset would take long.
+    return _sort_by_size(list(pairs), lambda pair: _image_size(pair.blurry), lambda pair: pair.blurry,
+                         min_side, what)
+
+
+def _sort_by_size(items: list, size_of, path_of, min_side: int, what: str) -> tuple[list, list[str]]:
+    """(items whose (h, w) = ``size_of(item)`` has both sides >= `min_side`, reasons for the others)."""
     good, bad = [], []
-    for pair in pairs:
+    for item in items:
         try:
-            h, w = _image_size(pair.blurry)
+            h, w = size_of(item)
         except ImageReadError as e:
             bad.append(str(e))
             continue
         if min(h, w) < min_side:
-            bad.append(f"{pair.blurry}: {w}x{h} is smaller than the {min_side}px {what} needs")
+            bad.append(f"{path_of(item)}: {w}x{h} is smaller than the {min_side}px {what} needs")
         else:
-            good.append(pair)
+            good.append(item)
     return good, bad
 
 
