@@ -13,9 +13,10 @@ along the way (the learning curve):
 
 A rung where G stays at the identity (drift above 60 dB) or D stays at chance is marked failed.
 
-The known camera: straight, uniform motion blur in linear light (gamma 2.2, no noise). D' is a
-small NAFNet fine-tuned from the bundled sample deblurrer on the known camera's pairs (the
-bundled demo's known-camera photos, its 6 known test scenes held out). The unknown cameras
+The known camera: straight, uniform motion blur in linear light (gamma 2.2, no noise). D' is the
+bundled sample deblurrer (a small NAFNet trained on straight motion blur), or, with
+``--deblurrer-steps N``, that network fine-tuned N steps on the known camera's pairs (the bundled
+demo's known-camera photos, its 6 known test scenes held out: the known camera's test set). The unknown cameras
 (camera_sim configs below) differ from it in look only, in blur shape only, or in both. Their
 scenes come from the photographs given with ``--photos`` (downscaled, split by whole photo into
 test, B and S; photos that share a name with a bundled known-camera photo are left out, since
