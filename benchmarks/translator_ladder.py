@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -45,7 +44,8 @@ from blur2blur.config import to_dict
 from blur2blur.data import camera_sim
 from blur2blur.data.images import expand_inputs, read_image, write_image
 from blur2blur.data.pairs import find_pairs
-from blur2blur.evaluate import EvalConfig, evaluate, paired_difference
+from blur2blur.evaluate import EvalConfig, evaluate_stored, paired_difference
+from blur2blur.fileio import atomic_write_text
 from blur2blur.train.loop import list_checkpoints, setup_runtime, train_and_save
 from blur2blur.train.translator import CHANCE_ACCURACY
 
@@ -71,10 +71,7 @@ def log(msg: str) -> None:
 
 
 def write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 # ----------------------------------------------------------------------------- data
@@ -125,11 +122,13 @@ def camera_sets(args, name: str) -> dict:
     still = dataclasses.replace(cam, name=f"{name}-still", exposure=0.0)
     b_pairs = shoot(s["b"], d / "b", cam, args.seed + 10)
     s_pairs = shoot(s["s"], d / "s-pairs", cam, args.seed + 11)      # the upper bound's pairs only
+    # Rungs b and c: K as pairs (the known blur and its clean target), so D' can be scored on K itself.
+    k_pairs = {"b": shoot(s["b"], d / "k-b", known_motion, args.seed + 14),
+               "c": shoot(s["s"], d / "k-c", known_motion, args.seed + 15)}
     out = {"test": shoot(s["test"], d / "test", cam, args.seed + 12), "b": [p.blurry for p in b_pairs],
-           "train_pairs": b_pairs + s_pairs,
+           "train_pairs": b_pairs + s_pairs, "K_pairs": k_pairs,
            "K": {"a": [p.blurry for p in shoot(s["s"], d / "k-a-still", still, args.seed + 13, "original")],
-                 "b": [p.blurry for p in shoot(s["b"], d / "k-b", known_motion, args.seed + 14)],
-                 "c": [p.blurry for p in shoot(s["s"], d / "k-c", known_motion, args.seed + 15)]}}
+                 **{r: [p.blurry for p in pairs] for r, pairs in k_pairs.items()}}}
     if args.extractor:
         out["K"]["d"] = extractor_k(args, name, out["K"]["a"])
     return out
@@ -174,12 +173,12 @@ def train_deblurrer(name: str, init: Path, train, held, steps: int, lr: float, o
 def deblurrer(args) -> Path:
     from blur2blur.assets import sample_deblurrer_path
 
-    train, test = known_pairs(args)
     if args.deblurrer_steps == 0:
         return sample_deblurrer_path()
+    train, test = known_pairs(args)
     path = train_deblurrer("deblurrer", sample_deblurrer_path(), train, test[:2], args.deblurrer_steps, 5e-4,
                            args.out / "known" / "deblurrer.safetensors", args.seed)
-    evaluated(args.out / "known" / "eval-deblurrer.json", path, test, args)
+    evaluated(args.out / "known" / "eval-deblurrer.json", path, test)
     return path
 
 
@@ -231,16 +230,15 @@ def eval_config() -> EvalConfig:
     return EvalConfig(crop=128, crops_per_image=4)
 
 
-def evaluated(path: Path, model, pairs, args) -> dict:
-    """The stored evaluation at `path`, else evaluate `model` (a path, a network or None: the input)."""
+def evaluated(path: Path, model, pairs) -> dict:
+    """The evaluation stored at `path`, else a new one of `model`: a weight file, a function that builds
+    the network (called only then), or None (the blurry input itself)."""
     from blur2blur.models import load_any
 
-    if path.exists():
-        return json.loads(path.read_text())
-    net = load_any(model).eval() if isinstance(model, Path) else model
-    result = evaluate(net, pairs, eval_config(), progress=False)
-    write_json(path, result)
-    return result
+    def load():
+        return load_any(model).eval() if isinstance(model, Path) else model() if callable(model) else None
+
+    return evaluate_stored(path, load, pairs, eval_config(), desc=path.stem)
 
 
 class _Finest(torch.nn.Module):
@@ -255,7 +253,7 @@ class _Finest(torch.nn.Module):
 
 
 @torch.no_grad()
-def curve(args, name: str, rung: str, direct: dict, upper_result: dict) -> list[dict]:
+def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict) -> list[dict]:
     """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve)."""
     from blur2blur.models import create_model, load_any
     from blur2blur.models.composed import ComposedDeblurrer
@@ -263,8 +261,8 @@ def curve(args, name: str, rung: str, direct: dict, upper_result: dict) -> list[
     from blur2blur.train.translator import drift_psnr
 
     run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
-    data = camera_sets(args, name)
-    d_prime = load_any(deblurrer(args)).eval()
+    d_prime = load_any(d_prime_path).eval()
+    crops = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
     cfg = translator_config(args)
     heldout = {}
     log_file = run / "translator-run" / "log.jsonl"
@@ -278,10 +276,9 @@ def curve(args, name: str, rung: str, direct: dict, upper_result: dict) -> list[
         g = create_model(cfg.arch, **cfg.arch_args)
         g.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["nets"]["translator"])
         g.eval()
-        model = ComposedDeblurrer.from_parts(g, d_prime).eval()
-        res = evaluated(run / "eval" / f"step_{step:07d}.json", model, data["test"], args)
-        g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", _Finest(g), data["test"], args)
-        crops = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
+        res = evaluated(run / "eval" / f"step_{step:07d}.json",
+                        lambda g=g: ComposedDeblurrer.from_parts(g, d_prime).eval(), data["test"])
+        g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", lambda g=g: _Finest(g), data["test"])
         drift = [drift_psnr(g(c[None])[-1][0], c) for c in crops]
         diff = paired_difference(res, direct)
         up = upper_result["summary"]["psnr"] - direct["summary"]["psnr"]
@@ -296,7 +293,8 @@ def curve(args, name: str, rung: str, direct: dict, upper_result: dict) -> list[
 
 def report(args) -> dict:
     _, known_test = known_pairs(args)
-    known = evaluated(args.out / "known" / "eval-deblurrer.json", deblurrer(args), known_test, args)["summary"]
+    d_prime = deblurrer(args)
+    known = evaluated(args.out / "known" / "eval-deblurrer.json", d_prime, known_test)["summary"]
     results = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "only"},
                "known": known, "cameras": {}}
     lines = ["# Translator ladder", "",
@@ -305,13 +303,13 @@ def report(args) -> dict:
     for name in args.cameras:
         cam_dir = args.out / "cameras" / name
         data = camera_sets(args, name)
-        blurry = evaluated(cam_dir / "eval" / "blurry.json", None, data["test"], args)
-        direct = evaluated(cam_dir / "eval" / "direct.json", deblurrer(args), data["test"], args)
+        blurry = evaluated(cam_dir / "eval" / "blurry.json", None, data["test"])
+        direct = evaluated(cam_dir / "eval" / "direct.json", d_prime, data["test"])
         up_path = cam_dir / "upper.safetensors"
         if not up_path.exists():
             log(f"{name}: no upper bound yet; skipped")
             continue
-        up = evaluated(cam_dir / "eval" / "upper.json", up_path, data["test"], args)
+        up = evaluated(cam_dir / "eval" / "upper.json", up_path, data["test"])
         up_gain = paired_difference(up, direct)
         cam = {"sizes": {"B": len(data["b"]), "test_crops": direct["summary"]["samples"],
                          **{f"K_{r}": len(v) for r, v in data["K"].items()}},
@@ -321,12 +319,12 @@ def report(args) -> dict:
                   f"B: {len(data['b'])} images; test: {direct['summary']['samples']} crops. Blurry "
                   f"{cam['blurry']:.2f} dB, D' direct {cam['direct']:.2f}, upper bound {cam['upper']:.2f} "
                   f"({up_gain['psnr']:+.2f} dB over direct, {100 * up_gain['improved']:.0f}% of crops).", "",
-                  "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | D'(G(y)) | Δ vs direct | improved | "
-                  "gap closed | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | D' gain on K | D'(G(y)) | "
+                  "Δ vs direct | improved | gap closed | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
         for rung in args.rungs:
             if not (cam_dir / f"rung-{rung}{args.tag}" / "translator-run").is_dir():
                 continue
-            points = curve(args, name, rung, direct, up)
+            points = curve(args, name, rung, data, d_prime, direct, up)
             if not points:
                 continue
             last = points[-1]
@@ -335,9 +333,13 @@ def report(args) -> dict:
                        "failed: G stayed at the identity" if last["drift_test"] > IDENTITY_DRIFT_DB else
                        "failed: G moved but D' does worse on it" if last["d_psnr"] < -0.01 else
                        "no gain" if not last["gap_closed"] or last["gap_closed"] <= 0 else "learned")
-            cam["rungs"][rung] = {"curve": points, "verdict": verdict}
+            # D' must gain on K about what it gains on its own blur, or translating into K cannot help it.
+            on_k = (evaluated(cam_dir / "eval" / f"deblurrer-on-K-{rung}.json", d_prime, data["K_pairs"][rung])
+                    ["summary"]["gain_over_input"] if rung in data["K_pairs"] else None)
+            cam["rungs"][rung] = {"curve": points, "verdict": verdict, "deblurrer_gain_on_k": on_k}
             gap = last["gap_closed"]
-            lines.append(f"| {rung} | {RUNGS[rung]} | {acc:.2f} | {last['drift_test']:.1f} dB | {last['psnr']:.2f} | "
+            lines.append(f"| {rung} | {RUNGS[rung]} | {acc:.2f} | {last['drift_test']:.1f} dB | "
+                         f"{'–' if on_k is None else f'{on_k:+.2f} dB'} | {last['psnr']:.2f} | "
                          f"{last['d_psnr']:+.2f} | {100 * last['improved']:.0f}% | "
                          f"{'–' if gap is None else f'{round(100 * gap) or 0}%'} | {verdict} |")
         lines += ["", "Learning curve (gap closed at each evaluated step):", ""]

@@ -297,9 +297,10 @@ def transfer_to_folder(wizard: KernelWizard, pairs: Sequence[BlurPair], sharp_pa
         # yet listed): it is made again. Anywhere else it is somebody's file.
         if (out / name).exists() and name not in done and old_header is None:
             raise FileExistsError(f"{out / name} exists but is not in {manifest}; refusing to overwrite it")
-    if manifest.exists() and not manifest.read_text(encoding="utf-8").endswith("\n"):
+    text = manifest.read_text(encoding="utf-8") if manifest.exists() else ""
+    if text and not text.endswith("\n"):
         # Drop a last line cut short by an interruption, so that appending starts on a line of its own.
-        kept = manifest.read_text(encoding="utf-8").rsplit("\n", 1)[0]
+        kept = text.rsplit("\n", 1)[0]
         atomic_write_text(manifest, kept + "\n" if kept else "")
 
     pair_cache = ImageCache(64)
