@@ -28,7 +28,6 @@ sections that no longer fit are recorded as skipped. ``--sections a,b`` runs onl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -45,6 +44,8 @@ if (ROOT / "src" / "blur2blur").is_dir():  # run from a checkout: use its code, 
     sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
+
+from blur2blur.devices import PRECISIONS, precision_context  # noqa: E402  (the one precision mechanism)
 
 FIXTURE_DIR = ROOT / "tests" / "reference" / "fixtures"
 
@@ -78,7 +79,6 @@ FP32_ATOL = 1e-5  # the CPU conformance tests' bound (FIXTURES.md: float32 round
 # while a wrong layer or an overflow moves outputs by O(range). Subtle mistakes (an eps, 1e-4) are the
 # fp32 check's job.
 AUTOCAST_REL_TOL = {"bf16": 16 * 2.0 ** -8, "fp16": 16 * 2.0 ** -11}
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # Released configurations (as benchmarks/speed.py); --quick swaps in tiny ones of the same classes.
 NAFNET_W32 = dict(img_channel=3, width=32, enc_blk_nums=[1, 1, 1, 28], middle_blk_num=1, dec_blk_nums=[1, 1, 1, 1])
@@ -162,10 +162,6 @@ def timed(fn, device: torch.device, warmup: int, repeats: int):
         sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), result
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 def to_device(x, device):
@@ -279,15 +275,15 @@ def section_conformance(ctx: dict) -> dict:
             ref = flat_tensors(case["output"])
             lo, hi = min(t.min().item() for t in ref), max(t.max().item() for t in ref)
             inp = dict(case, input=to_device(case["input"], device))
-            for dname, dtype in DTYPES.items():
+            for dname in PRECISIONS:
                 row = {"fixture": name, "case": case["name"], "dtype": dname}
                 try:
-                    with torch.no_grad(), autocast(device, dtype):
+                    with torch.no_grad(), precision_context(dname, device):
                         out = flat_tensors(_fixture_call(model, name, inp))
                     if [tuple(o.shape) for o in out] != [tuple(r.shape) for r in ref]:
                         raise ValueError(f"shapes {[tuple(o.shape) for o in out]} != {[tuple(r.shape) for r in ref]}")
                     err = max((o.float().cpu() - r).abs().max().item() for o, r in zip(out, ref))
-                    tol = FP32_ATOL if dtype is None else AUTOCAST_REL_TOL[dname] * max(1.0, hi - lo)
+                    tol = FP32_ATOL if dname == "fp32" else AUTOCAST_REL_TOL[dname] * max(1.0, hi - lo)
                     row.update(max_err=err, tol=tol, ok=bool(err <= tol))
                 except Exception as e:
                     row.update(ok=False, error=error_text(e))
@@ -295,7 +291,7 @@ def section_conformance(ctx: dict) -> dict:
     summary = {d: {"cases": sum(r["dtype"] == d for r in rows), "failed": sum(r["dtype"] == d and not r["ok"]
                                                                                for r in rows),
                    "max_err": max((r.get("max_err", float("nan")) for r in rows if r["dtype"] == d), default=None)}
-               for d in DTYPES}
+               for d in PRECISIONS}
     return {"ok": all(r["ok"] for r in rows), "summary": summary, "rows": rows}
 
 
@@ -312,10 +308,10 @@ def forward_configs(quick: bool) -> list[dict]:
     for cl in (True, False):
         for key in MODELS:
             for size in sizes:
-                for dname in DTYPES:
+                for dname in PRECISIONS:
                     out.append({"model": key, "size": size, "dtype": dname, "channels_last": cl})
             if key == "composed" and cl:
-                for dname in DTYPES:  # 1080p frames per second of what users run
+                for dname in PRECISIONS:  # 1080p frames per second of what users run
                     out.append({"model": "composed", "size": fps, "dtype": dname, "channels_last": True,
                                 "fps": True})
     return out
@@ -345,10 +341,8 @@ def run_forward(cfg: dict, ctx: dict, models: dict, compile_backend: str | None 
     x = torch.rand(1, 3, h, w, device=device)
     if cfg["channels_last"]:
         x = x.contiguous(memory_format=torch.channels_last)
-    dtype = DTYPES[cfg["dtype"]]
-
     def fwd():
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), precision_context(cfg["dtype"], device):
             return call(x)
 
     reset_peak(device)

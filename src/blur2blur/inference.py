@@ -4,6 +4,10 @@ Every restoration model of the registry (deblurrers and translators) goes throug
 :func:`restore`. It takes ``(B, 3, H, W)`` float tensors in [0, 1] of any size and returns
 the same shape. Large images are cut into overlapping tiles whose results are blended with a
 linear ramp, so that memory stays bounded by the tile size, whatever the image size.
+
+``precision`` ("fp32", "bf16", "fp16"; see :mod:`blur2blur.devices`) is the arithmetic of the forward
+passes only: results come back as float32, and the tiles' blended sum is accumulated in float32, one
+image-sized buffer whatever the precision.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from blur2blur.devices import pick_device  # (also importable from here, as before)
+from blur2blur.devices import pick_device, precision_context  # (pick_device also importable from here, as before)
 from blur2blur.models.registry import IMAGE, MULTISCALE, spec_of
 from blur2blur.ops import pad_to_multiple
 
@@ -30,14 +34,16 @@ def _size_rule(model: nn.Module) -> tuple[int, str, str]:
     return getattr(model, "size_multiple", spec.size_multiple), spec.pad_mode, spec.output
 
 
-def run_padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One forward pass on any H x W: pad to the model's size rule, run, keep the full-scale image, crop."""
+def run_padded(model: nn.Module, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """One forward pass on any H x W: pad to the model's size rule, run in `precision`, keep the
+    full-scale image, crop. Returns float32 (B, 3, H, W), not clamped."""
     multiple, mode, output = _size_rule(model)
     h, w = x.shape[-2:]
-    y = model(pad_to_multiple(x, multiple, mode))
+    with precision_context(precision, x.device):
+        y = model(pad_to_multiple(x, multiple, mode))
     if output == MULTISCALE or isinstance(y, (list, tuple)):
         y = y[-1]
-    return y[..., :h, :w]
+    return y[..., :h, :w].float()
 
 
 def _ramp(n: int, overlap: int, at_start: bool, at_end: bool, device, dtype) -> torch.Tensor:
@@ -62,26 +68,31 @@ def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 
 
 def restore(model: nn.Module, x: torch.Tensor, *, tile: int | None = None, tile_overlap: int = 32,
-            clamp: bool = True, progress: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Run an image-to-image `model` on ``x`` (B, 3, H, W) in [0, 1]; returns (B, 3, H, W).
+            clamp: bool = True, progress: Callable[[int], None] | None = None,
+            precision: str = "fp32") -> torch.Tensor:
+    """Run an image-to-image `model` on ``x`` (B, 3, H, W) in [0, 1]; returns float32 (B, 3, H, W).
 
     tile: tile side in pixels (None = whole image at once). Tiles overlap by `tile_overlap`
     pixels and are blended linearly, so seams do not show. The output stays on x's device;
     each tile runs on the model's device.
     clamp: clamp to [0, 1] (the networks' raw outputs are input + residual, not clamped).
     progress: called with the number of tiles done after each tile.
+    precision: "fp32", "bf16" or "fp16" (autocast) for the forward passes; choose it with
+    :func:`blur2blur.devices.pick_precision`.
     """
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"restore expects a (B, 3, H, W) tensor, got {tuple(x.shape)}")
     device = next(model.parameters()).device
     h, w = x.shape[-2:]
     if tile is None or (h <= tile and w <= tile):
-        y = run_padded(model, x.to(device)).to(x.device, torch.float32)
+        y = run_padded(model, x.to(device), precision).to(x.device)
         if progress:
             progress(1)
         return y.clamp(0, 1) if clamp else y
     if tile_overlap < 0 or tile_overlap >= tile:
         raise ValueError(f"tile_overlap must be in [0, tile), got {tile_overlap} for tile {tile}")
+    # The blend is summed in float32 whatever the precision: bf16's 8-bit significand would round
+    # the weighted sums of overlapping tiles; only the forward passes run in `precision`.
     out = torch.zeros_like(x, dtype=torch.float32)
     weight = torch.zeros((1, 1, h, w), device=x.device, dtype=torch.float32)
     th, tw = min(tile, h), min(tile, w)
@@ -90,7 +101,7 @@ def restore(model: nn.Module, x: torch.Tensor, *, tile: int | None = None, tile_
     for y0 in ys:
         for x0 in xs:
             patch = x[..., y0:y0 + th, x0:x0 + tw].to(device)
-            res = run_padded(model, patch).to(x.device, torch.float32)
+            res = run_padded(model, patch, precision).to(x.device)
             wy = _ramp(th, tile_overlap, y0 == 0, y0 + th == h, x.device, torch.float32)
             wx = _ramp(tw, tile_overlap, x0 == 0, x0 + tw == w, x.device, torch.float32)
             wgt = wy[:, None] * wx[None, :]
@@ -138,11 +149,13 @@ _PEAK_OVER_LARGEST = 8
 _PROBE_SIDE = 64
 
 
-def bytes_per_pixel(model: nn.Module) -> float:
+def bytes_per_pixel(model: nn.Module, precision: str = "fp32") -> float:
     """Estimated peak memory of one forward pass per input pixel (bytes), from one small probe pass.
 
     The probe records the largest output of any layer on a ``64 x 64`` input (padded to the
-    model's size rule) and scales it by a safety factor; activations grow linearly with pixels.
+    model's size rule), run in `precision` as the real passes will be (half precision halves most
+    activations, so tiles may be larger), and scales it by a safety factor; activations grow
+    linearly with pixels.
     """
     multiple, _, _ = _size_rule(model)
     side = math.ceil(_PROBE_SIDE / multiple) * multiple
@@ -157,7 +170,7 @@ def bytes_per_pixel(model: nn.Module) -> float:
     hooks = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
     try:
         with torch.inference_mode():
-            run_padded(model, torch.zeros(1, 3, side, side, device=device))
+            run_padded(model, torch.zeros(1, 3, side, side, device=device), precision)
     finally:
         for h in hooks:
             h.remove()
