@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from blur2blur.data.images import IMAGE_EXTENSIONS, ImageReadError, expand_inputs, partial_path, read_image, \
     write_image
 from blur2blur.data.video import VIDEO_EXTENSIONS, VideoReadError, VideoWriter, is_video, read_frames, video_info
+from blur2blur.devices import pick_precision
 from blur2blur.inference import MIN_AUTO_TILE, auto_tile, available_memory, bytes_per_pixel, count_tiles, \
     is_out_of_memory, prepare_for_inference, restore
 
@@ -41,6 +42,7 @@ class DeblurResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # outputs that already existed
     failed: list[tuple[Path, str]] = field(default_factory=list)  # input, reason
+    precision: str = "fp32"  # what the forward passes ran in (see blur2blur.devices.pick_precision)
 
 
 def plan_outputs(inputs: list[Path], out_dir: Path, suffix: str = "", ext: str | None = None) -> list[Path]:
@@ -78,13 +80,15 @@ class NonFiniteOutput(ValueError):
 def deblur_files(model: nn.Module, inputs: list[str | os.PathLike], out_dir: str | os.PathLike, *,
                  tile: int | None = None, tile_overlap: int = 32, suffix: str = "", ext: str | None = None,
                  overwrite: bool = False, device: str | None = None, show_progress: bool = True,
-                 save_translated: bool = False) -> DeblurResult:
+                 save_translated: bool = False, precision: str | None = None) -> DeblurResult:
     """Run `model` on every image of `inputs` (files, folders, globs) and write the results to `out_dir`.
 
     tile: None chooses tiles per image from the memory available (:func:`auto_tile`), and
     smaller ones when memory still runs out; a given `tile` is used as it is. Unreadable files,
     non-finite inputs or outputs and images that do not fit in memory are recorded in
     ``result.failed`` and the run goes on with the others.
+    precision: "fp32", "bf16" or "fp16"; None chooses it for the device and model
+    (:func:`blur2blur.devices.pick_precision`: fp32 on the CPU). Outputs are written from float32 either way.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -96,6 +100,7 @@ def deblur_files(model: nn.Module, inputs: list[str | os.PathLike], out_dir: str
         raise ValueError("save_translated needs a Blur2Blur model D'(G(x)) (e.g. --run RUN), not a plain deblurrer")
     model = prepare_for_inference(model, device)
     run_device = next(model.parameters()).device
+    precision = pick_precision(precision, run_device, model)
     per_pixel: dict[int, float] = {}  # id(net) -> bytes_per_pixel, measured once per network
 
     def run(img: torch.Tensor, net: nn.Module, progress=None, name: str = "") -> torch.Tensor:
@@ -103,13 +108,13 @@ def deblur_files(model: nn.Module, inputs: list[str | os.PathLike], out_dir: str
         side = tile
         if side is None:
             if id(net) not in per_pixel:
-                per_pixel[id(net)] = bytes_per_pixel(net)
+                per_pixel[id(net)] = bytes_per_pixel(net, precision)
             side = auto_tile(h, w, per_pixel[id(net)], available_memory(run_device), tile_overlap=tile_overlap)
         while True:
             try:
                 with torch.inference_mode():
                     out = restore(net, img[None], tile=side, tile_overlap=tile_overlap, progress=progress,
-                                  clamp=False)[0]
+                                  clamp=False, precision=precision)[0]
                 break
             except Exception as e:
                 # A forced --tile is kept; chosen tiles shrink until memory suffices or the floor is hit.
@@ -125,7 +130,7 @@ def deblur_files(model: nn.Module, inputs: list[str | os.PathLike], out_dir: str
                                   "(are the weights damaged?)")
         return out.clamp(0, 1)
 
-    result = DeblurResult()
+    result = DeblurResult(precision=precision)
     bar = tqdm(total=len(files), unit="img", disable=not show_progress, desc="deblur")
     for src, dst in zip(files, outputs):
         bar.set_postfix_str(src.name)

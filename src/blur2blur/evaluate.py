@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 import torch
@@ -41,6 +42,9 @@ class EvalConfig:
     y_channel: bool = False
     crop_border: int = 0
     tile: int | None = None        # run the model in tiles of this size (large frames)
+    # The forward passes' arithmetic (blur2blur.devices.PRECISIONS); a stored result records it, so an
+    # evaluation in another precision is never taken for this one.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_pairs: int | None = None   # evaluate only the first N pairs
 
 
@@ -102,7 +106,7 @@ def evaluate(model: nn.Module | None, pairs: Sequence[BlurPair], cfg: EvalConfig
     total = len(pairs[:cfg.max_pairs] if cfg.max_pairs else pairs) * (cfg.crops_per_image if cfg.crop else 1)
     for sample in tqdm(evaluation_samples(pairs, cfg), total=total, desc=desc, disable=not progress, leave=False):
         out = sample.blurry if model is None else \
-            restore(model, sample.blurry[None].to(device), tile=cfg.tile)[0].cpu()
+            restore(model, sample.blurry[None].to(device), tile=cfg.tile, precision=cfg.precision)[0].cpu()
         row = {"name": sample.name, **_scores(out, sample.sharp, cfg)}
         row.update({f"{k}_input": v for k, v in _scores(sample.blurry, sample.sharp, cfg).items()})
         rows.append(row)

@@ -27,6 +27,11 @@ def device_option():
     return typer.Option(None, help="Device: cpu, cuda, cuda:1, mps (default: the best available).")
 
 
+def precision_option():
+    return typer.Option(None, help="Arithmetic of the forward passes: fp32, bf16 or fp16 (default: bf16 on a "
+                        "GPU with bf16 for architectures measured to stay within 0.05 dB PSNR of fp32, else fp32).")
+
+
 def layout_option(of: str = "--pairs"):
     return typer.Option("auto", help=f"Layout of {of} (auto-detected by default).")
 

@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, device_option, fail, known_pairs, layout_option, show_config_option
+from blur2blur.cli.common import PAIRS_HELP, app, device_option, fail, known_pairs, layout_option, precision_option, \
+    show_config_option
 from blur2blur.runs import COMPOSED
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"   # the experiment configs shipped in the package
@@ -57,8 +58,11 @@ def evaluate(
     tile: Optional[int] = typer.Option(None, help="Run the model in tiles of this size (large frames)."),
     save_outputs: bool = typer.Option(False, "--save-outputs", help="Also write every output to OUT/outputs/."),
     device: Optional[str] = device_option(),
+    precision: Optional[str] = precision_option(),
 ) -> None:
     """PSNR/SSIM of a model on test pairs: per image and mean, as JSON and a Markdown table."""
+    from blur2blur.config import diff_configs
+    from blur2blur.devices import pick_device, pick_precision
     from blur2blur.evaluate import EvalConfig, evaluate as run_evaluation, markdown_table, write_evaluation
     from blur2blur.inference import prepare_for_inference
     from blur2blur.models import CheckpointError, load_any
@@ -70,29 +74,36 @@ def evaluate(
     path = None if input_only else (run / COMPOSED if run is not None else model)
     if path is not None and not path.exists():
         fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
+    net = None
+    try:
+        run_device = pick_device(device)
+        if path is not None:
+            net = load_any(path)  # before the stored result is looked up: the default precision depends on it
+        # The precision actually used (not "default"): a stored result of another precision is another result.
+        chosen = pick_precision(precision, run_device, net)
+    except (CheckpointError, ValueError) as e:
+        fail(str(e))
     cfg = EvalConfig(crop=crop, crops_per_image=crops_per_image, ssim=ssim_variant, y_channel=y_channel,
-                     crop_border=crop_border, tile=tile)
+                     crop_border=crop_border, tile=tile, precision=chosen)
     # What this evaluation is of: a rerun of the same command finds it done; anything else is refused.
     request = {"model_sha256": None if path is None else sha256_file(path),
                "pairs": "demo" if demo else str(pairs.resolve()) if pairs else None, "split": split_name,
                "config": dataclasses.asdict(cfg), "save_outputs": save_outputs}
     if (out / "metrics.json").exists():
         stored = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        # Stored before --precision existed: those evaluations all ran in fp32.
+        stored.get("request", {}).get("config", {}).setdefault("precision", "fp32")
         if stored.get("request") == request:
             s = stored["summary"]
             typer.echo(f"{out / 'metrics.json'} holds this evaluation already: nothing to do (mean of "
                        f"{s['samples']}: PSNR {s['psnr_input']:.2f} -> {s['psnr']:.2f} dB)")
             return
-        differ = sorted(k for k in request if stored.get("request", {}).get(k) != request[k])
+        differ = diff_configs(stored.get("request", {}), request)  # dotted: "config.precision", not "config"
         fail(f"{out / 'metrics.json'} holds an evaluation of something else ({', '.join(differ)} differ); "
              "refusing to overwrite it (choose another --out)")
     test, _ = known_pairs(pairs, layout, split_name, "test" if demo else None)
-    net = None
-    if path is not None:
-        try:
-            net = prepare_for_inference(load_any(path), device)
-        except (CheckpointError, ValueError) as e:
-            fail(str(e))
+    if net is not None:
+        net = prepare_for_inference(net, run_device)
     try:
         result = run_evaluation(net, test, cfg, save_dir=out / "outputs" if save_outputs else None)
     except (ValueError, FileExistsError) as e:

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, device_option
+from blur2blur.cli.common import app, device_option, precision_option
 from blur2blur.cli.common import fail as _fail
 from blur2blur.runs import COMPOSED
 
@@ -36,6 +36,7 @@ def deblur(
     save_translated: bool = typer.Option(False, "--save-translated", help="With --run: also write G(x), the "
                                          "image with the known blur, to OUT/translated/."),
     device: Optional[str] = device_option(),
+    precision: Optional[str] = precision_option(),
 ) -> None:
     """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run."""
     from blur2blur import assets
@@ -63,10 +64,11 @@ def deblur(
     typer.echo(f"model: {net.arch_name}({', '.join(f'{k}={v}' for k, v in net.arch_args.items())})", err=True)
     try:
         result = deblur_files(net, inputs, out, tile=tile, tile_overlap=tile_overlap, suffix=suffix, ext=ext,
-                              overwrite=overwrite, device=device, save_translated=save_translated)
+                              overwrite=overwrite, device=device, save_translated=save_translated,
+                              precision=precision)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
-    typer.echo(f"wrote {len(result.written)} image(s) to {out}"
+    typer.echo(f"wrote {len(result.written)} image(s) to {out} (precision {result.precision})"
                + (f"; {len(result.skipped)} already there (use --overwrite to redo)" if result.skipped else ""))
     if example:
         _report_example(result, out)
