@@ -1,4 +1,4 @@
-"""Half precision for inference (issue 17): the choice of precision, its PSNR cost, tiles, the CLI and stored results."""
+"""Half precision for inference (issue 17): choosing it, its PSNR cost, tiles, the CLI and stored results."""
 
 from __future__ import annotations
 
@@ -139,7 +139,6 @@ def test_tiles_in_bf16_match_the_whole_image_in_bf16(pointwise):
 
 def test_tiled_bf16_memory_is_bounded_by_the_tile_and_halved():
     model = _tiny_nafnet()
-    largest: dict[str, int] = {}
 
     def run(h: int, w: int, precision: str) -> int:
         sizes = []
