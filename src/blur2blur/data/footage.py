@@ -54,7 +54,7 @@ REPORT = "report"                   # the report folder: settings, scores, sort.
 SETTINGS_FILE, SCORES_FILE, SORT_FILE = "settings.json", "scores.json", "sort.json"
 _HIST_BINS = 8                      # per channel, for scene cuts
 _SCORE_CROP = 768                   # a frame is scored on its centre crop of at most this size (speed)
-_EDGE_REACH = 10                    # pixels either side over which an edge's range is taken (blur up to ~20 px)
+_EDGE_REACH = 10                    # pixels either side over which an edge's range is taken
 _EDGE_STEP = 0.08                   # the luminance range (0-1) that makes an edge
 _MIN_EDGE_PIXELS = 100              # fewer edge pixels in every direction: too flat to judge
 
@@ -198,7 +198,9 @@ def edge_blur(img: torch.Tensor, *, reach: int = _EDGE_REACH, min_step: float = 
     whatever its contrast, so the 99th percentile measures the *width of the sharpest edges*,
     independently of how much texture or contrast the scene has. The blurriest direction counts
     (a motion blur widens the edges across its path, not those along it). Degree = 1 - that
-    steepness: about 0.2-0.5 for sharp frames, rising towards 1 with the blur.
+    steepness: about 0.2-0.5 for sharp frames, rising towards 1 with the blur. It *detects* blur
+    rather than grading it: beyond about 10 pixels the degree grows little and not always in order
+    (the 9- and 15-pixel lines score alike), which is all a split into blurry and sharp needs.
 
     Why not the curriculum's :func:`~blur2blur.data.curriculum.blur_degree` (the blur effect): that
     ratio of gradient energies still depends on the scene (smooth scenes score blurrier), which is
