@@ -81,7 +81,7 @@ def test_known_blur_lands_in_b_and_sharp_in_s_by_whole_stretches(footage, tmp_pa
     assert frames[LUCKY]["reason"] == "disagrees with its stretch"
     border = [f["reason"] for f in frames[PER_STRETCH - 2:PER_STRETCH + 2]]  # sharp meets blurry in one scene
     assert border == ["next to a stretch of the other side"] * 4
-    assert report["threshold_method"] == "otsu" and report["separation"] > 0.5
+    assert report["threshold_method"] == "otsu" and report["separation"] > 0.75 and not report["warnings"]
     names = sorted(p.name for p in (out / "blurry").iterdir())
     assert names == sorted(f["name"] for f in b) and names[0] == "clip_f000014.png"
     assert read_image(out / "sharp" / "clip_f000000.png")[0].shape == (3, 192, 256)
@@ -93,11 +93,25 @@ def test_known_blur_lands_in_b_and_sharp_in_s_by_whole_stretches(footage, tmp_pa
 
 
 def test_threshold_override(footage, tmp_path):
-    report = sort_footage([footage[0]], tmp_path / "o", SortSettings(stretch=PER_STRETCH, threshold=0.05),
+    report = sort_footage([footage[0]], tmp_path / "o", SortSettings(limit=24, stretch=PER_STRETCH, threshold=0.05),
                           progress=False)
     assert report["threshold"] == 0.05 and report["threshold_method"] == "given" and report["separation"] is None
     assert report["counts"]["sharp"] == 0 and report["counts"]["blurry"] > 0
+    assert report["warnings"] == ["S is empty: no frame was kept as sharp"]
     assert "S is empty" in (tmp_path / "o" / "report" / "index.html").read_text()
+
+
+def test_one_sided_footage_is_warned_about(footage, tmp_path):
+    # The sharp frames alone (a real clip with no blur): Otsu still splits them, and the sort says so.
+    video = tmp_path / "sharp_only.mp4"
+    from blur2blur.data.video import read_frames
+
+    with VideoWriter(video, 12, 256, 192) as vw:
+        for i, frame in read_frames(footage[0]):
+            if not footage[1][i] and i != LUCKY:
+                vw.write(frame)
+    report = sort_footage([video], tmp_path / "o", SortSettings(stretch=6, gap=0), progress=False)
+    assert any("do not fall into two clear groups" in w for w in report["warnings"])
 
 
 def test_rerun_does_not_redo_or_overwrite(footage, tmp_path, monkeypatch):
@@ -156,7 +170,8 @@ def test_bad_input_is_named(tmp_path):
 def test_sort_command(footage, tmp_path):
     from blur2blur.cli import app
 
-    args = ["sort", str(footage[0]), "--out", str(tmp_path / "o"), "--stretch", "12", "--gap", "2", "--no-progress"]
+    args = ["sort", str(footage[0]), "--out", str(tmp_path / "o"), "--limit", "24", "--stretch", "12",
+            "--gap", "2", "--no-progress"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "threshold" in res.output and "next: blur2blur fit --blurry" in res.output

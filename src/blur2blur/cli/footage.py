@@ -50,10 +50,8 @@ def sort_cmd(
                f"B: {counts['blurry']} frames -> {out / 'blurry'}, S: {counts['sharp']} frames -> {out / 'sharp'}, "
                f"dropped {counts['frames'] - counts['blurry'] - counts['sharp']}")
     typer.echo(f"report: {out / 'report' / 'index.html'}")
-    for side, name in (("blurry", "B"), ("sharp", "S")):
-        if not counts[side]:
-            typer.secho(f"warning: {name} is empty; see the report's histogram, or give --threshold", err=True,
-                        fg=typer.colors.YELLOW)
+    for warning in report["warnings"]:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     if counts["blurry"] and counts["sharp"]:
         typer.echo(f"next: blur2blur fit --blurry {out / 'blurry'} --sharp {out / 'sharp'} --known-pairs P "
                    "--out RUN")

@@ -104,12 +104,7 @@ def write_sort_page(report_dir: str | os.PathLike, report: dict, out: str | os.P
              + ("chosen by Otsu's method on the scores of all scored frames (separation "
                 f"{report['separation']:.2f}: the share of the score variance between the two groups)."
                 if report["threshold_method"] == "otsu" else "given (--threshold).")]
-    if report["threshold_method"] == "otsu" and report["separation"] < 0.5:
-        notes.append("WARNING: the scores do not fall clearly into two groups (separation below 0.5): the footage "
-                     "may be nearly all sharp or all blurry. Check the contact sheets; give --threshold if needed.")
-    for side, name in (("blurry", "B"), ("sharp", "S")):
-        if not counts[side]:
-            notes.append(f"WARNING: {name} is empty: no stretch of the footage was judged {side}.")
+    notes += [f"WARNING: {w}." for w in report["warnings"]]
     dropped = "; ".join(f"{n} {why}" for why, n in sorted(counts["dropped"].items())) or "none"
     notes.append(f"Dropped frames: {dropped}.")
     summary = ReportTable("Counts", ["frames", "scored", "B (blurry)", "S (sharp)", "dropped", "stretches"],
