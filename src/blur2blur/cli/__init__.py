@@ -12,6 +12,7 @@ from blur2blur.cli import (  # noqa: F401  (importing registers the commands)
     deblurrer,
     experiment,
     fit,
+    footage,
     kernels,
     models,
     simulate,
