@@ -44,6 +44,23 @@ def run_dir_option():
                         "same command resumes from it.")
 
 
+WEIGHTS_NAME_HELP = "or a name from `blur2blur weights`"
+
+
+def weight_file(value):
+    """`value` of a weights option as a file: a path as given, or the cached file of a name from
+    `blur2blur weights` (downloaded where its publisher allows; else the error names the page and
+    the exact path to put it at). None stays None."""
+    if value is None:
+        return None
+    from blur2blur.hub import DownloadError, resolve
+
+    try:
+        return resolve(value)
+    except DownloadError as e:
+        fail(str(e))
+
+
 def known_pairs(root, layout: str, split: str, demo_part: str | None, what: str = "--pairs"):
     """(pairs, root) from a dataset folder, or from the bundled demo's `demo_part` ("train"/"test")."""
     from blur2blur.data.pairs import PairDatasetError, find_pairs

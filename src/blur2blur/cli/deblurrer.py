@@ -7,8 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, layout_option, prepare_run,
-                                  resolve_config, run_dir_option, show_config_option, train_command, training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, config_option, device_option, fail, layout_option,
+                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command,
+                                  training_pairs, weight_file)
 
 deblurrer_app = typer.Typer(no_args_is_help=True, help="Train the deblurrer D' on known-blur pairs.")
 app.add_typer(deblurrer_app, name="deblurrer")
@@ -26,7 +27,7 @@ def train_cmd(
                                "tiny (a small NAFNet for CPUs)."),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000."),
-    init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official)."),
+    init: Optional[Path] = typer.Option(None, help=f"Start from these weights: ours or official, {WEIGHTS_NAME_HELP}."),
     run_dir: Optional[Path] = run_dir_option(),
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
@@ -41,7 +42,7 @@ def train_cmd(
     train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, seed=cfg.loop.seed)
     runtime = setup_runtime(cfg.loop)
     try:
-        model = load_any(init, arch=cfg.arch) if init is not None else None
+        model = load_any(weight_file(init), arch=cfg.arch) if init is not None else None
         trainer = DeblurrerTrainer(cfg, train_pairs, held, runtime, model=model)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         fail(str(e))

@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, device_option, fail, known_pairs, layout_option, show_config_option
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, device_option, fail, known_pairs, layout_option,
+                                  show_config_option, weight_file)
 from blur2blur.runs import COMPOSED
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"   # the experiment configs shipped in the package
@@ -43,7 +44,8 @@ def split(
 def evaluate(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Test pairs. " + PAIRS_HELP),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer: ours or official weights."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=f"Any deblurrer: ours or official weights, "
+                                         f"{WEIGHTS_NAME_HELP}."),
     input_only: bool = typer.Option(False, "--input-only", help="Score the blurry inputs themselves (no model)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json and metrics.md."),
     layout: str = layout_option(),
@@ -67,7 +69,7 @@ def evaluate(
 
     if (run is not None) + (model is not None) + input_only != 1:
         fail("give exactly one of --run RUN, --model FILE or --input-only")
-    path = None if input_only else (run / COMPOSED if run is not None else model)
+    path = None if input_only else (run / COMPOSED if run is not None else weight_file(model))
     if path is not None and not path.exists():
         fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
     cfg = EvalConfig(crop=crop, crops_per_image=crops_per_image, ssim=ssim_variant, y_channel=y_channel,

@@ -7,8 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, check_devices, config_option, device_option, fail, layout_option,
-                                  resolve_config, show_config_option, training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, check_devices, config_option, device_option,
+                                  fail, layout_option, resolve_config, show_config_option, training_pairs,
+                                  weight_file)
 
 
 @app.command()
@@ -21,12 +22,14 @@ def fit(
     layout: str = layout_option("--known-pairs"),
     split: str = typer.Option("train", help="Split of --known-pairs to use, where it has splits."),
     demo_pairs: bool = typer.Option(False, "--demo-pairs", help="Use the bundled demo known-blur pairs."),
-    extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor (skips stage 1)."),
+    extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor, ours or official "
+                                             f"GOPRO_woVAE.pth, {WEIGHTS_NAME_HELP} (skips stage 1)."),
     known_set: List[str] = typer.Option([], "--known-set", help="A known-blur set K made elsewhere: the camera's "
                                         "sharp images with the known blur (files, folders or globs; skips "
                                         "stages 1-2)."),
     deblurrer: Optional[Path] = typer.Option(None, help="A deblurrer for the known blur, ours or official "
-                                             "NAFNet/Restormer weights (skips stage 3)."),
+                                             f"NAFNet/Restormer/MIMO-UNet weights, {WEIGHTS_NAME_HELP} (skips "
+                                             "stage 3)."),
     preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set translator.loop.steps=1000."),
@@ -50,6 +53,8 @@ def fit(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
             for part in ("kernels", "deblurrer", "translator")})
     check_devices(cfg, device)
+    extractor, deblurrer = weight_file(extractor), weight_file(deblurrer)  # before any frame is decoded
+
     def gather(items: list[str], name: str) -> list[Path]:
         # Videos are decoded once into OUT/frames/<name>/ (frames already there are kept).
         files = expand_inputs(items, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)

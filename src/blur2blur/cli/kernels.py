@@ -8,9 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, known_pairs, layout_option,
-                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command,
-                                  training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, config_option, device_option, fail, known_pairs,
+                                  layout_option, prepare_run, resolve_config, run_dir_option, show_config_option,
+                                  train_command, training_pairs, weight_file)
 from blur2blur.fileio import atomic_write_text
 
 kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
@@ -48,7 +48,8 @@ def train_cmd(
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
                                    "--set arch.use_vae=true (repeatable)."),
-    init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official GOPRO_woVAE.pth)."),
+    init: Optional[Path] = typer.Option(None, help="Start from these weights: ours or official "
+                                        f"GOPRO_woVAE.pth, {WEIGHTS_NAME_HELP}."),
     run_dir: Optional[Path] = run_dir_option(),
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
@@ -66,7 +67,7 @@ def train_cmd(
     try:
         extractor = None
         if init is not None:
-            extractor = load_any(init, arch="kernel_wizard")
+            extractor = load_any(weight_file(init), arch="kernel_wizard")
         trainer = KernelTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
@@ -86,7 +87,7 @@ def _print_metric(m: dict) -> None:
 
 @kernels_app.command("eval")
 def eval_cmd(
-    extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
+    extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = layout_option(),
     split: str = typer.Option("test", help="Split to evaluate on, where the layout has splits."),
@@ -100,7 +101,7 @@ def eval_cmd(
     from blur2blur.train.kernels import reblur_psnr
 
     found, _ = known_pairs(pairs, layout, split, "test" if demo else None)
-    net = _load_extractor(extractor, device)
+    net = _load_extractor(weight_file(extractor), device)
     metrics = reblur_psnr(net, found[:limit] if limit else found, size=size or None,
                           device=next(net.parameters()).device)
     _print_metric(metrics)
@@ -117,7 +118,7 @@ def eval_cmd(
 
 @kernels_app.command("transfer")
 def transfer_cmd(
-    extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
+    extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
     sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs (repeatable)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
@@ -150,6 +151,7 @@ def transfer_cmd(
         from blur2blur.data.demo import demo_camera_sharp
 
         sharp_paths = demo_camera_sharp()
+    extractor = weight_file(extractor)
     net = _load_extractor(extractor, device)
     cfg = TransferConfig(variants=variants, crop=crop, seed=seed, camera_noise=camera_noise, tile=tile)
     try:

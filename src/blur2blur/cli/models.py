@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, device_option
+from blur2blur.cli.common import WEIGHTS_NAME_HELP, app, device_option, weight_file
 from blur2blur.cli.common import fail as _fail
 from blur2blur.runs import COMPOSED
 
@@ -18,8 +18,8 @@ def deblur(
     inputs: List[str] = typer.Argument(None, help="Images or videos: files, folders or glob patterns (quote globs)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; inputs are never written over)."),
     model: Optional[Path] = typer.Option(
-        None, "--model", "-m", help="Deblurrer weights: ours (.safetensors) or an official NAFNet/Restormer/"
-        "MIMO-UNet file. Default: the small sample deblurrer shipped with the package."),
+        None, "--model", "-m", help="Deblurrer weights: ours (.safetensors), an official NAFNet/Restormer/"
+        f"MIMO-UNet file {WEIGHTS_NAME_HELP}. Default: the small sample deblurrer shipped with the package."),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder: use its composed "
                                        "model D'(G(x))."),
     arch: Optional[str] = typer.Option(None, help="Architecture of an official file when its shapes fit several "
@@ -54,6 +54,7 @@ def deblur(
         model = run / COMPOSED
         if not model.exists():
             _fail(f"{run} has no {COMPOSED}: the fit did not finish (rerun `blur2blur fit` to resume)")
+    model = weight_file(model)
     if ext is not None and not ext.startswith("."):
         ext = "." + ext
     try:
@@ -94,6 +95,55 @@ def _report_example(result, out: Path) -> None:
 
 
 @app.command()
+def weights(
+    names: List[str] = typer.Argument(None, help="Show only these entries (default: every one)."),
+) -> None:
+    """List the official weight files: what each is for, where it is published, its checksum, and
+    where it is expected on disk (and whether it is there).
+
+    Present files are verified: by their published sha256, or, where none is published, by checking
+    that their tensors fit the architecture. Exits 1 when a file is not what its name says, or when
+    a file named on the command line is missing. Files live in $BLUR2BLUR_CACHE (default
+    ~/.cache/blur2blur); use a name wherever a weight file is taken, e.g. --model nafnet_gopro_width32.
+    """
+    from blur2blur import hub
+
+    try:
+        entries = [hub.get_entry(n) for n in names] if names else list(hub.REGISTRY.values())
+    except KeyError as e:
+        _fail(e.args[0])
+    typer.echo(f"weight files in {hub.cache_dir()}\n")
+    bad = False
+    for entry in entries:
+        status = hub.check(entry)
+        colour = {hub.VERIFIED: typer.colors.GREEN, hub.FITS: typer.colors.GREEN,
+                  hub.MISMATCH: typer.colors.RED}.get(status.state, typer.colors.YELLOW)
+        typer.secho(f"{entry.name}  [{status.state}]", fg=colour, bold=True)
+        checksum = "none published" if entry.sha256 is None else (
+            entry.sha256 if len(entry.sha256) == 64 else f"{entry.sha256}... (published prefix)")
+        typer.echo(f"  for:        {entry.description}\n"
+                   f"  file:       {entry.filename}" + (f"  (loads as {entry.arch})" if entry.arch else "") + "\n"
+                   f"  published:  {entry.url}" + ("" if entry.direct else "  (download by hand)") + "\n"
+                   f"  source:     {entry.source}\n"
+                   f"  sha256:     {checksum}\n"
+                   f"  path:       {status.path}\n"
+                   f"  status:     {_status_line(status)}\n")
+        bad |= status.state == hub.MISMATCH or (bool(names) and status.state == hub.MISSING)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _status_line(status) -> str:
+    from blur2blur import hub
+
+    if status.state != hub.MISSING:
+        return status.detail
+    if status.entry.direct:
+        return "not there yet: downloaded on first use, or download the published file and place it at the path above"
+    return "not there: download it from the published page and place it at the path above"
+
+
+@app.command()
 def models() -> None:
     """List the architectures this version knows, with what they are."""
     from blur2blur.models import get_spec, list_models
@@ -104,7 +154,8 @@ def models() -> None:
 
 
 @app.command()
-def inspect(path: Path = typer.Argument(..., help="A weight file (ours or official).")) -> None:
+def inspect(path: Path = typer.Argument(..., help=f"A weight file (ours or official), {WEIGHTS_NAME_HELP}.")) \
+        -> None:
     """Say what a weight file holds: its format, the architecture and configuration it fits.
 
     Exits 1 when the file cannot be loaded: no known architecture fits, its header does not
@@ -113,6 +164,7 @@ def inspect(path: Path = typer.Argument(..., help="A weight file (ours or offici
     from blur2blur.models import CheckpointError, check_header, identify_weights, non_finite_tensors, \
         read_state_dict
 
+    path = weight_file(path)
     try:
         sd, meta = read_state_dict(path)
     except (CheckpointError, FileNotFoundError) as e:
@@ -146,13 +198,14 @@ def inspect(path: Path = typer.Argument(..., help="A weight file (ours or offici
 
 @app.command()
 def convert(
-    source: Path = typer.Argument(..., help="An official weight file (.pth/.pkl)."),
+    source: Path = typer.Argument(..., help=f"An official weight file (.pth/.pkl), {WEIGHTS_NAME_HELP}."),
     target: Path = typer.Argument(..., help="Where to write our self-describing .safetensors file."),
     arch: Optional[str] = typer.Option(None, help="Architecture, when the file fits several."),
 ) -> None:
     """Convert an official weight file into a self-describing blur2blur checkpoint."""
     from blur2blur.models import CheckpointError, load_any, save_checkpoint
 
+    source = weight_file(source)
     try:
         net = load_any(source, arch=arch)
         if target.exists() and _same_weights(net, target):
@@ -193,7 +246,8 @@ def version() -> None:
 def export(
     out: Path = typer.Option(..., "--out", "-o", help="The ONNX file to write."),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer weight file instead."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=f"Any deblurrer weight file instead, "
+                                         f"{WEIGHTS_NAME_HELP}."),
     opset: int = typer.Option(18, help="ONNX opset."),
 ) -> None:
     """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime."""
@@ -203,7 +257,7 @@ def export(
 
     if (run is None) == (model is None):
         _fail("give either --run RUN or --model FILE")
-    path = run / COMPOSED if run is not None else model
+    path = run / COMPOSED if run is not None else weight_file(model)
     if not path.is_file():
         _fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
     source = sha256_file(path)
