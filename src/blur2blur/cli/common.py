@@ -2,14 +2,100 @@
 
 from __future__ import annotations
 
+import re
 from typing import NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Blur2Blur: give any camera its own deblurring model, trained from unpaired blurry and sharp images.",
+# `blur2blur --help` lists the commands in the order users meet them, under these headings: first
+# what most users run (deblur, fit, demo), then fit's stages one at a time, the paper's experiment
+# tools, and the weight-file tools. A command missing here is listed last (a test keeps this complete).
+COMMAND_PANELS: dict[str, str] = {
+    "deblur": "Deblur, and train for your camera",
+    "fit": "Deblur, and train for your camera",
+    "demo": "Deblur, and train for your camera",
+    "kernels": "The stages of fit, one at a time",
+    "deblurrer": "The stages of fit, one at a time",
+    "translator": "The stages of fit, one at a time",
+    "simulate": "Experiments",
+    "simulate-video": "Experiments",
+    "split": "Experiments",
+    "evaluate": "Experiments",
+    "experiment": "Experiments",
+    "weights": "Models and weight files",
+    "models": "Models and weight files",
+    "inspect": "Models and weight files",
+    "convert": "Models and weight files",
+    "export": "Models and weight files",
+    "version": "Models and weight files",
+}
+
+
+def _plain_types(param) -> None:
+    # Typer (0.2x) prints every parameter's Python type in the help, "<bool>" after a flag and
+    # "<list[str]>" after a repeatable option included. A flag takes no value: show none; a list is
+    # its element type, and an option taking one is marked repeatable.
+    shown_by_typer = param.display_type_rich
+
+    def display_type_rich(ctx):
+        if getattr(param, "is_flag", False):
+            return None
+        shown = shown_by_typer(ctx=ctx)
+        if shown and (m := re.fullmatch(r"<list\[(\w+)\]>", shown)):
+            return f"<{m.group(1)}>" + (" (repeatable)" if param.param_type_name == "option" else "")
+        return shown
+
+    param.display_type_rich = display_type_rich
+
+
+class _PlainTypes:
+    """Shows parameter types in words a user reads (see :func:`_plain_types`), --help included."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _plain_types(param)
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and not hasattr(option, "_plain_types"):
+            _plain_types(option)
+            option._plain_types = True
+        return option
+
+
+class Command(_PlainTypes, TyperCommand):
+    """Every blur2blur command: ``@app.command(cls=Command)``."""
+
+
+class Group(_PlainTypes, TyperGroup):
+    """Every blur2blur command group; lists its commands in :data:`COMMAND_PANELS`' order, under its headings."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, command in self.commands.items():
+            if name in COMMAND_PANELS:
+                command.rich_help_panel = COMMAND_PANELS[name]
+
+    def list_commands(self, ctx) -> list[str]:
+        order = list(COMMAND_PANELS)
+        return sorted(self.commands, key=lambda name: order.index(name) if name in order else len(order))
+
+
+def examples(*commands: str) -> str:
+    """An "Examples:" paragraph for a group's help text (commands write theirs in their docstring)."""
+    return "\n\nExamples:\n\n" + "\n".join(f"  {c}" for c in commands)
+
+
+def command_group(**kwargs) -> typer.Typer:
+    """A Typer app (the root or a group such as `kernels`) whose commands show plain types."""
+    return typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, **kwargs)
+
+
+app = command_group(
+    help="Blur2Blur: give any camera its own deblurring model, trained from unpaired blurry and sharp images."
+         + examples("blur2blur deblur --example --out example-output", "blur2blur fit --help"),
 )
 
 

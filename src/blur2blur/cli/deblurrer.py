@@ -7,15 +7,16 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, config_option, device_option, fail, layout_option,
-                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command,
-                                  training_pairs, weight_file)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, examples, config_option,
+                                  device_option, fail, layout_option, prepare_run, resolve_config, run_dir_option,
+                                  show_config_option, train_command, training_pairs, weight_file)
 
-deblurrer_app = typer.Typer(no_args_is_help=True, help="Train the deblurrer D' on known-blur pairs.")
+deblurrer_app = command_group(help="Train the deblurrer D' on known-blur pairs."
+                              + examples("blur2blur deblurrer train --demo --preset tiny --out deblurrer.safetensors"))
 app.add_typer(deblurrer_app, name="deblurrer")
 
 
-@deblurrer_app.command("train")
+@deblurrer_app.command("train", cls=Command)
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained deblurrer (.safetensors)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
@@ -32,7 +33,13 @@ def train_cmd(
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun)."""
+    """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun).
+
+    Examples:
+
+      blur2blur deblurrer train --demo --preset tiny --out deblurrer.safetensors
+      blur2blur deblurrer train --pairs GOPRO_Large --preset nafnet --out nafnet-gopro.safetensors
+    """
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.train.deblurrer import PRESETS, DeblurrerTrainer
     from blur2blur.train.loop import setup_runtime

@@ -7,16 +7,15 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, check_devices, config_option, device_option,
-                                  fail, layout_option, resolve_config, show_config_option, training_pairs,
-                                  weight_file)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, check_devices, config_option,
+                                  device_option, fail, layout_option, resolve_config, show_config_option,
+                                  training_pairs, weight_file)
 
 
-@app.command()
+@app.command(cls=Command)
 def fit(
-    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders, globs or videos "
-                                     "(repeatable)."),
-    sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds; repeatable)."),
+    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders, globs or videos."),
+    sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
     known_pairs_dir: Optional[Path] = typer.Option(None, "--known-pairs", help=PAIRS_HELP),
     layout: str = layout_option("--known-pairs"),
@@ -38,7 +37,13 @@ def fit(
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Run every missing stage: extractor, known-blur set K, deblurrer, translator, composed model."""
+    """Run every missing stage: extractor, known-blur set K, deblurrer, translator, composed model.
+
+    Examples:
+
+      blur2blur fit --blurry camera/blurry --sharp camera/sharp --demo-pairs --preset tiny --out runs/mycam
+      blur2blur fit --blurry B/ --sharp S.mp4 --known-pairs GOPRO_Large --deblurrer nafnet_gopro_width32 --out runs/cam
+    """
     import dataclasses
 
     from blur2blur.runs import check_settings

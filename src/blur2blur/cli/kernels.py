@@ -8,12 +8,14 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, app, config_option, device_option, fail, known_pairs,
-                                  layout_option, prepare_run, resolve_config, run_dir_option, show_config_option,
-                                  train_command, training_pairs, weight_file)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, examples, config_option,
+                                  device_option, fail, known_pairs, layout_option, prepare_run, resolve_config,
+                                  run_dir_option, show_config_option, train_command, training_pairs, weight_file)
 from blur2blur.fileio import atomic_write_text
 
-kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
+kernels_app = command_group(help="Train the blur-kernel extractor and build the known-blur set K."
+                            + examples("blur2blur kernels train --demo --preset tiny --out extractor.safetensors",
+                                       "blur2blur kernels transfer --extractor extractor.safetensors --demo --out K"))
 app.add_typer(kernels_app, name="kernels")
 
 
@@ -34,7 +36,7 @@ def _extractor_info(path: Path) -> dict:
     return {"file": path.name, "sha256": sha256_file(path)}
 
 
-@kernels_app.command("train")
+@kernels_app.command("train", cls=Command)
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained extractor (.safetensors)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
@@ -47,14 +49,20 @@ def train_cmd(
                                "tiny: a CPU-sized model for tests and demos."),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
-                                   "--set arch.use_vae=true (repeatable)."),
+                                   "--set arch.use_vae=true."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights: ours or official "
                                         f"GOPRO_woVAE.pth, {WEIGHTS_NAME_HELP}."),
     run_dir: Optional[Path] = run_dir_option(),
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
+    """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun).
+
+    Examples:
+
+      blur2blur kernels train --demo --preset tiny --out extractor.safetensors
+      blur2blur kernels train --pairs GOPRO_Large --preset paper --out gopro-extractor.safetensors
+    """
     from blur2blur.models import load_any
     from blur2blur.train.kernels import PRESETS, KernelTrainer
     from blur2blur.train.loop import setup_runtime
@@ -85,7 +93,7 @@ def _print_metric(m: dict) -> None:
                f"{int(m['pairs'])} pairs improved")
 
 
-@kernels_app.command("eval")
+@kernels_app.command("eval", cls=Command)
 def eval_cmd(
     extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
@@ -97,7 +105,13 @@ def eval_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
     device: Optional[str] = device_option(),
 ) -> None:
-    """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry)."""
+    """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry).
+
+    Examples:
+
+      blur2blur kernels eval --extractor extractor.safetensors --demo
+      blur2blur kernels eval --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --limit 50
+    """
     from blur2blur.train.kernels import reblur_psnr
 
     found, _ = known_pairs(pairs, layout, split, "test" if demo else None)
@@ -116,24 +130,30 @@ def eval_cmd(
         atomic_write_text(json_out, text)
 
 
-@kernels_app.command("transfer")
+@kernels_app.command("transfer", cls=Command)
 def transfer_cmd(
     extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
-    sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs (repeatable)."),
+    sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = layout_option(),
-    split: str = typer.Option("train"),
+    split: str = typer.Option("train", help="Split of --pairs whose kernels are used, where it has splits."),
     demo: bool = typer.Option(False, "--demo", help="Use the bundled demo's known pairs and camera photos."),
     variants: int = typer.Option(1, help="K images per sharp image, each with its own known pair."),
     crop: Optional[int] = typer.Option(None, help="Write random CROP x CROP crops instead of whole images."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Seed of every random choice: known pair, crops, camera noise."),
     camera_noise: str = typer.Option("auto", help="Give K the camera's noise and JPEG look back, estimated "
                                      "from the sharp images: auto (when noticeable), match (always), off."),
     tile: Optional[int] = typer.Option(None, help="Re-blur in tiles of this many pixels (multiple of 128)."),
     device: Optional[str] = device_option(),
 ) -> None:
-    """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs."""
+    """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs.
+
+    Examples:
+
+      blur2blur kernels transfer --extractor extractor.safetensors --demo --out K
+      blur2blur kernels transfer --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --sharp camera/sharp --out K
+    """
     from blur2blur.data.images import expand_inputs
     from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
 

@@ -8,12 +8,12 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import WEIGHTS_NAME_HELP, app, device_option, weight_file
+from blur2blur.cli.common import WEIGHTS_NAME_HELP, Command, app, device_option, weight_file
 from blur2blur.cli.common import fail as _fail
 from blur2blur.runs import COMPOSED
 
 
-@app.command()
+@app.command(cls=Command)
 def deblur(
     inputs: List[str] = typer.Argument(None, help="Images or videos: files, folders or glob patterns (quote globs)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; inputs are never written over)."),
@@ -37,7 +37,13 @@ def deblur(
                                          "image with the known blur, to OUT/translated/."),
     device: Optional[str] = device_option(),
 ) -> None:
-    """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run."""
+    """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run.
+
+    Examples:
+
+      blur2blur deblur --example --out example-output
+      blur2blur deblur photos/ footage.mp4 --run runs/mycam --out deblurred/
+    """
     from blur2blur import assets
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.deblur_files import deblur_files
@@ -94,17 +100,21 @@ def _report_example(result, out: Path) -> None:
         typer.echo(f"  {blurry.name:28s} {before:6.2f} -> {after:6.2f}  ({after - before:+.2f})")
 
 
-@app.command()
+@app.command(cls=Command)
 def weights(
     names: List[str] = typer.Argument(None, help="Show only these entries (default: every one)."),
 ) -> None:
-    """List the official weight files: what each is for, where it is published, its checksum, and
-    where it is expected on disk (and whether it is there).
+    """List the official weight files: what each is for, where it is published and where it is expected on disk.
 
     Present files are verified: by their published sha256, or, where none is published, by checking
     that their tensors fit the architecture. Exits 1 when a file is not what its name says, or when
     a file named on the command line is missing. Files live in $BLUR2BLUR_CACHE (default
-    ~/.cache/blur2blur); use a name wherever a weight file is taken, e.g. --model nafnet_gopro_width32.
+    ~/.cache/blur2blur). A name works wherever a weight file is taken, e.g. --model nafnet_gopro_width32.
+
+    Examples:
+
+      blur2blur weights
+      blur2blur weights nafnet_gopro_width32 kernel_wizard_gopro_wovae
     """
     from blur2blur import hub
 
@@ -143,9 +153,14 @@ def _status_line(status) -> str:
     return "not there: download it from the published page and place it at the path above"
 
 
-@app.command()
+@app.command(cls=Command)
 def models() -> None:
-    """List the architectures this version knows, with what they are."""
+    """List the architectures this version knows, with what they are.
+
+    Examples:
+
+      blur2blur models
+    """
     from blur2blur.models import get_spec, list_models
 
     for name in list_models():
@@ -153,13 +168,18 @@ def models() -> None:
         typer.echo(f"{name:20s} {spec.output:10s} {spec.summary}")
 
 
-@app.command()
+@app.command(cls=Command)
 def inspect(path: Path = typer.Argument(..., help=f"A weight file (ours or official), {WEIGHTS_NAME_HELP}.")) \
         -> None:
     """Say what a weight file holds: its format, the architecture and configuration it fits.
 
     Exits 1 when the file cannot be loaded: no known architecture fits, its header does not
     match its tensors, or some weights are NaN/Inf.
+
+    Examples:
+
+      blur2blur inspect NAFNet-GoPro-width32.pth
+      blur2blur inspect nafnet_gopro_width32
     """
     from blur2blur.models import CheckpointError, check_header, identify_weights, non_finite_tensors, \
         read_state_dict
@@ -196,13 +216,18 @@ def inspect(path: Path = typer.Argument(..., help=f"A weight file (ours or offic
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def convert(
     source: Path = typer.Argument(..., help=f"An official weight file (.pth/.pkl), {WEIGHTS_NAME_HELP}."),
     target: Path = typer.Argument(..., help="Where to write our self-describing .safetensors file."),
     arch: Optional[str] = typer.Option(None, help="Architecture, when the file fits several."),
 ) -> None:
-    """Convert an official weight file into a self-describing blur2blur checkpoint."""
+    """Convert an official weight file into a self-describing blur2blur checkpoint.
+
+    Examples:
+
+      blur2blur convert NAFNet-GoPro-width32.pth nafnet-gopro32.safetensors
+    """
     from blur2blur.models import CheckpointError, load_any, save_checkpoint
 
     source = weight_file(source)
@@ -232,9 +257,14 @@ def _same_weights(net, path: Path) -> bool:
         and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
-    """Print the blur2blur and torch versions."""
+    """Print the blur2blur and torch versions.
+
+    Examples:
+
+      blur2blur version
+    """
     import torch
 
     from blur2blur import __version__
@@ -242,7 +272,7 @@ def version() -> None:
     typer.echo(f"blur2blur {__version__} (torch {torch.__version__})")
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     out: Path = typer.Option(..., "--out", "-o", help="The ONNX file to write."),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
@@ -250,7 +280,12 @@ def export(
                                          f"{WEIGHTS_NAME_HELP}."),
     opset: int = typer.Option(18, help="ONNX opset."),
 ) -> None:
-    """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime."""
+    """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime.
+
+    Examples:
+
+      blur2blur export --run runs/mycam --out mycam.onnx
+    """
     from blur2blur.models import CheckpointError, load_any
 
     from blur2blur.hub import sha256_file

@@ -7,15 +7,17 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (app, config_option, device_option, fail, prepare_run, resolve_config, run_dir_option,
-                                  show_config_option, train_command)
+from blur2blur.cli.common import (Command, app, command_group, config_option, device_option, examples, fail,
+                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command)
 from blur2blur.runs import BLUR_SCORES
 
-translator_app = typer.Typer(no_args_is_help=True, help="Train the blur translator G (camera blur -> known blur).")
+translator_app = command_group(help="Train the blur translator G (camera blur -> known blur)."
+                               + examples("blur2blur translator train --blurry camera/blurry --known K --preset tiny "
+                                          "--out translator.safetensors"))
 app.add_typer(translator_app, name="translator")
 
 
-@translator_app.command("train")
+@translator_app.command("train", cls=Command)
 def train_cmd(
     blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders or globs."),
     known: List[str] = typer.Option(..., help="The known-blur set K (e.g. the folder `kernels transfer` wrote)."),
@@ -29,7 +31,12 @@ def train_cmd(
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Train G against K with the paper's losses (resumable; DDP under torchrun)."""
+    """Train G against K with the paper's losses (resumable; DDP under torchrun).
+
+    Examples:
+
+      blur2blur translator train --blurry camera/blurry --known K --preset tiny --out translator.safetensors
+    """
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import expand_inputs
     from blur2blur.data.split import heldout_tail
