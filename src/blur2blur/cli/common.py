@@ -177,6 +177,35 @@ def training_pairs(root, layout: str, split: str, val_root, demo: bool, val_frac
     return train, held, found_root
 
 
+CPU_PRESET = "tiny"  # the CPU-sized preset every training command has
+
+
+def preset_option(gpu_preset: str, choices: str):
+    """--preset, whose default fits the machine (see :func:`machine_preset`)."""
+    return typer.Option(None, help=f"{choices}. Default: {gpu_preset} when a GPU is found, {CPU_PRESET} on a "
+                        "CPU-only machine.")
+
+
+def machine_preset(preset: str | None, gpu_preset: str, device: str | None = None) -> str:
+    """`preset` if given; else `gpu_preset` when training would run on a GPU and the CPU-sized
+    preset when it would not (a GPU-sized recipe takes days on a CPU). Says which on stderr when
+    that is not the GPU one, and warns when a GPU-sized preset is asked for on a CPU."""
+    from blur2blur.devices import pick_device
+
+    try:
+        on_gpu = pick_device(device, mps=False).type == "cuda"
+    except ValueError:
+        on_gpu = False  # a device this machine lacks: check_devices names it next
+    if preset is None:
+        preset = gpu_preset if on_gpu else CPU_PRESET
+        if not on_gpu:
+            typer.echo(f"preset: {CPU_PRESET} (no GPU found; --preset {gpu_preset} for the GPU-sized recipe)", err=True)
+    elif not on_gpu and preset != CPU_PRESET:
+        typer.secho(f"warning: --preset {preset} is sized for a GPU and this run has none: expect days, not "
+                    f"hours (--preset {CPU_PRESET} is the CPU-sized one)", fg=typer.colors.YELLOW, err=True)
+    return preset
+
+
 def resolve_config(presets: dict, preset: str, config, overrides, device: str | None, show: bool):
     """Preset <- YAML file <- --set overrides (<- --device); prints it and exits when `show`."""
     import dataclasses

@@ -7,9 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, examples, config_option,
-                                  device_option, fail, layout_option, prepare_run, resolve_config, run_dir_option,
-                                  show_config_option, train_command, training_pairs, weight_file)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, config_option,
+                                  device_option, examples, fail, layout_option, machine_preset, prepare_run,
+                                  preset_option, resolve_config, run_dir_option, show_config_option, train_command,
+                                  training_pairs, weight_file)
 
 deblurrer_app = command_group(help="Train the deblurrer D' on known-blur pairs."
                               + examples("blur2blur deblurrer train --demo --preset tiny --out deblurrer.safetensors"))
@@ -24,8 +25,8 @@ def train_cmd(
     split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for PSNR (default: 10% of the scenes)."),
     demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
-    preset: str = typer.Option("nafnet", help="nafnet, restormer, mimo_unet (each its paper's recipe) or "
-                               "tiny (a small NAFNet for CPUs)."),
+    preset: Optional[str] = preset_option("nafnet", "nafnet, restormer, mimo_unet (each its paper's recipe, "
+                                          "GPU-sized) or tiny (a small NAFNet for CPUs)"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000."),
     init: Optional[Path] = typer.Option(None, help=f"Start from these weights: ours or official, {WEIGHTS_NAME_HELP}."),
@@ -44,7 +45,7 @@ def train_cmd(
     from blur2blur.train.deblurrer import PRESETS, DeblurrerTrainer
     from blur2blur.train.loop import setup_runtime
 
-    cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
+    cfg = resolve_config(PRESETS, machine_preset(preset, "nafnet", device), config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
     train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, seed=cfg.loop.seed)
     runtime = setup_runtime(cfg.loop)

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, check_devices, config_option,
-                                  device_option, fail, layout_option, resolve_config, show_config_option,
-                                  training_pairs, weight_file)
+                                  device_option, fail, layout_option, machine_preset, preset_option, resolve_config,
+                                  show_config_option, training_pairs, weight_file)
 
 
 @app.command(cls=Command)
@@ -29,7 +29,7 @@ def fit(
     deblurrer: Optional[Path] = typer.Option(None, help="A deblurrer for the known blur, ours or official "
                                              f"NAFNet/Restormer/MIMO-UNet weights, {WEIGHTS_NAME_HELP} (skips "
                                              "stage 3)."),
-    preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
+    preset: Optional[str] = preset_option("paper", "paper (the paper's recipes, GPU-sized) or tiny (CPU-sized)"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set translator.loop.steps=1000."),
     frame_stride: int = typer.Option(1, help="For videos in --blurry/--sharp: use every N-th frame."),
@@ -52,7 +52,7 @@ def fit(
     from blur2blur.fit import PRESETS, FitInputs, run_fit
     from blur2blur.hub import OfflineError
 
-    cfg = resolve_config(PRESETS, preset, config, set_, None, show_config)
+    cfg = resolve_config(PRESETS, machine_preset(preset, "paper", device), config, set_, None, show_config)
     if device:
         cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))

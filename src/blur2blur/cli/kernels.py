@@ -8,9 +8,10 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, examples, config_option,
-                                  device_option, fail, known_pairs, layout_option, prepare_run, resolve_config,
-                                  run_dir_option, show_config_option, train_command, training_pairs, weight_file)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, config_option,
+                                  device_option, examples, fail, known_pairs, layout_option, machine_preset,
+                                  prepare_run, preset_option, resolve_config, run_dir_option, show_config_option,
+                                  train_command, training_pairs, weight_file)
 from blur2blur.fileio import atomic_write_text
 
 kernels_app = command_group(help="Train the blur-kernel extractor and build the known-blur set K."
@@ -45,8 +46,8 @@ def train_cmd(
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for the metric (default: a share of "
                                              "the training scenes, val_fraction)."),
     demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
-    preset: str = typer.Option("paper", help="paper: the extractor paper's recipe (GPU-sized); "
-                               "tiny: a CPU-sized model for tests and demos."),
+    preset: Optional[str] = preset_option("paper", "paper: the extractor paper's recipe (GPU-sized); tiny: a "
+                                          "CPU-sized model for tests and demos"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
                                    "--set arch.use_vae=true."),
@@ -67,7 +68,7 @@ def train_cmd(
     from blur2blur.train.kernels import PRESETS, KernelTrainer
     from blur2blur.train.loop import setup_runtime
 
-    cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
+    cfg = resolve_config(PRESETS, machine_preset(preset, "paper", device), config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
 
     train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, cfg.val_fraction, cfg.loop.seed)

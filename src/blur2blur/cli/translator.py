@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from blur2blur.cli.common import (Command, app, command_group, config_option, device_option, examples, fail,
-                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command)
+                                  machine_preset, prepare_run, preset_option, resolve_config, run_dir_option,
+                                  show_config_option, train_command)
 from blur2blur.runs import BLUR_SCORES
 
 translator_app = command_group(help="Train the blur translator G (camera blur -> known blur)."
@@ -23,7 +24,7 @@ def train_cmd(
     known: List[str] = typer.Option(..., help="The known-blur set K (e.g. the folder `kernels transfer` wrote)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained translator (.safetensors)."),
     heldout: float = typer.Option(0.1, help="Share of B held out for the discriminator-accuracy and drift signals."),
-    preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
+    preset: Optional[str] = preset_option("paper", "paper (the paper's recipe, GPU-sized) or tiny (CPU-sized)"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set d_warmup=2000."),
     init: Optional[Path] = typer.Option(None, help="Start from these translator weights (ours or official)."),
@@ -46,7 +47,8 @@ def train_cmd(
     from blur2blur.train.loop import setup_runtime
     from blur2blur.train.translator import TranslatorTrainer, require_content_weights
 
-    cfg = resolve_config(stage_presets("translator"), preset, config, set_, device, show_config)
+    cfg = resolve_config(stage_presets("translator"), machine_preset(preset, "paper", device), config, set_, device,
+                         show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
     try:
         require_content_weights(cfg)
