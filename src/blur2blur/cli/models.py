@@ -300,7 +300,7 @@ def export(
         try:
             from blur2blur.export import onnx_metadata
         except ImportError as e:
-            _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
+            _fail(f"ONNX export needs the export extras: pip install 'blur2blur[export]' ({e})")
         meta = onnx_metadata(out)
         if meta.get("source_sha256") == source and meta.get("opset") == str(opset):
             typer.echo(f"{out} is already this model's export (opset {opset}): nothing to do")
@@ -315,7 +315,7 @@ def export(
 
         written = export_onnx(net, out, opset=opset, source_sha256=source)
     except ImportError as e:
-        _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
+        _fail(f"ONNX export needs the export extras: pip install 'blur2blur[export]' ({e})")
     except (FileExistsError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"wrote {written}: input 'image' (N, 3, H, W) in [0, 1], H and W multiples of the file's "
