@@ -102,6 +102,6 @@ def test_bad_input_is_named(args, message, tmp_path, monkeypatch):
 
 
 def test_show_config_prints_the_paper_recipe():
-    res = cli("kernels", "train", "--out", "unused.safetensors", "--show-config")
+    res = cli("kernels", "train", "--out", "unused.safetensors", "--preset", "paper", "--show-config")
     assert res.exit_code == 0
     assert "kernel_dim: 512" in res.output and "- 150000" in res.output and "lr: 0.0001" in res.output

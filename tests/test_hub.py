@@ -153,7 +153,7 @@ def test_unverified_download_warns(server, cache, caplog):
 
 
 def test_registry():
-    assert {"vgg19", "vgg16"} <= set(hub.REGISTRY)
+    assert {"vgg19", "vgg16", "nafnet_gopro_width32", "kernel_wizard_gopro_wovae"} <= set(hub.REGISTRY)
     vgg19 = hub.get_entry("vgg19")
     assert vgg19.url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
     assert vgg19.sha256.startswith("dcbb9e9d") and vgg19.filename == "vgg19-dcbb9e9d.pth"
@@ -162,3 +162,13 @@ def test_registry():
         hub.get_entry("nope")
     with pytest.raises(ValueError, match="hex"):
         hub.WeightFile(name="x", url="http://x/y", sha256="xyz", filename="y")
+
+
+def test_a_file_published_on_a_page_is_never_downloaded(server, cache):
+    entry = hub.WeightFile(name="test", url=f"{server}/weights.pth", sha256=None, filename="weights.pth",
+                           source="a test page", direct=False)
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch(entry, progress=False)
+    msg = str(err.value)
+    assert str(cache / "weights.pth") in msg and entry.url in msg and "a test page" in msg
+    assert _Handler.hits == []

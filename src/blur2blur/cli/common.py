@@ -2,14 +2,100 @@
 
 from __future__ import annotations
 
+import re
 from typing import NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Blur2Blur: give any camera its own deblurring model, trained from unpaired blurry and sharp images.",
+# `blur2blur --help` lists the commands in the order users meet them, under these headings: first
+# what most users run (deblur, fit, demo), then fit's stages one at a time, the paper's experiment
+# tools, and the weight-file tools. A command missing here is listed last (a test keeps this complete).
+COMMAND_PANELS: dict[str, str] = {
+    "deblur": "Deblur, and train for your camera",
+    "fit": "Deblur, and train for your camera",
+    "demo": "Deblur, and train for your camera",
+    "kernels": "The stages of fit, one at a time",
+    "deblurrer": "The stages of fit, one at a time",
+    "translator": "The stages of fit, one at a time",
+    "simulate": "Experiments",
+    "simulate-video": "Experiments",
+    "split": "Experiments",
+    "evaluate": "Experiments",
+    "experiment": "Experiments",
+    "weights": "Models and weight files",
+    "models": "Models and weight files",
+    "inspect": "Models and weight files",
+    "convert": "Models and weight files",
+    "export": "Models and weight files",
+    "version": "Models and weight files",
+}
+
+
+def _plain_types(param) -> None:
+    # Typer (0.2x) prints every parameter's Python type in the help, "<bool>" after a flag and
+    # "<list[str]>" after a repeatable option included. A flag takes no value: show none; a list is
+    # its element type, and an option taking one is marked repeatable.
+    shown_by_typer = param.display_type_rich
+
+    def display_type_rich(ctx):
+        if getattr(param, "is_flag", False):
+            return None
+        shown = shown_by_typer(ctx=ctx)
+        if shown and (m := re.fullmatch(r"<list\[(\w+)\]>", shown)):
+            return f"<{m.group(1)}>" + (" (repeatable)" if param.param_type_name == "option" else "")
+        return shown
+
+    param.display_type_rich = display_type_rich
+
+
+class _PlainTypes:
+    """Shows parameter types in words a user reads (see :func:`_plain_types`), --help included."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _plain_types(param)
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and not hasattr(option, "_plain_types"):
+            _plain_types(option)
+            option._plain_types = True
+        return option
+
+
+class Command(_PlainTypes, TyperCommand):
+    """Every blur2blur command: ``@app.command(cls=Command)``."""
+
+
+class Group(_PlainTypes, TyperGroup):
+    """Every blur2blur command group; lists its commands in :data:`COMMAND_PANELS`' order, under its headings."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, command in self.commands.items():
+            if name in COMMAND_PANELS:
+                command.rich_help_panel = COMMAND_PANELS[name]
+
+    def list_commands(self, ctx) -> list[str]:
+        order = list(COMMAND_PANELS)
+        return sorted(self.commands, key=lambda name: order.index(name) if name in order else len(order))
+
+
+def examples(*commands: str) -> str:
+    """An "Examples:" paragraph for a group's help text (commands write theirs in their docstring)."""
+    return "\n\nExamples:\n\n" + "\n".join(f"  {c}" for c in commands)
+
+
+def command_group(**kwargs) -> typer.Typer:
+    """A Typer app (the root or a group such as `kernels`) whose commands show plain types."""
+    return typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, **kwargs)
+
+
+app = command_group(
+    help="Blur2Blur: give any camera its own deblurring model, trained from unpaired blurry and sharp images."
+         + examples("blur2blur deblur --example --out example-output", "blur2blur fit --help"),
 )
 
 
@@ -49,6 +135,23 @@ def run_dir_option():
                         "same command resumes from it.")
 
 
+WEIGHTS_NAME_HELP = "or a name from `blur2blur weights`"
+
+
+def weight_file(value):
+    """`value` of a weights option as a file: a path as given, or the cached file of a name from
+    `blur2blur weights` (downloaded where its publisher allows; else the error names the page and
+    the exact path to put it at). None stays None."""
+    if value is None:
+        return None
+    from blur2blur.hub import DownloadError, resolve
+
+    try:
+        return resolve(value)
+    except DownloadError as e:
+        fail(str(e))
+
+
 def known_pairs(root, layout: str, split: str, demo_part: str | None, what: str = "--pairs"):
     """(pairs, root) from a dataset folder, or from the bundled demo's `demo_part` ("train"/"test")."""
     from blur2blur.data.pairs import PairDatasetError, find_pairs
@@ -77,6 +180,35 @@ def training_pairs(root, layout: str, split: str, val_root, demo: bool, val_frac
         return train, held, found_root
     train, held = split_by_scene(train, val_fraction, seed)
     return train, held, found_root
+
+
+CPU_PRESET = "tiny"  # the CPU-sized preset every training command has
+
+
+def preset_option(gpu_preset: str, choices: str):
+    """--preset, whose default fits the machine (see :func:`machine_preset`)."""
+    return typer.Option(None, help=f"{choices}. Default: {gpu_preset} when a GPU is found, {CPU_PRESET} on a "
+                        "CPU-only machine.")
+
+
+def machine_preset(preset: str | None, gpu_preset: str, device: str | None = None) -> str:
+    """`preset` if given; else `gpu_preset` when training would run on a GPU and the CPU-sized
+    preset when it would not (a GPU-sized recipe takes days on a CPU). Says which on stderr when
+    that is not the GPU one, and warns when a GPU-sized preset is asked for on a CPU."""
+    from blur2blur.devices import pick_device
+
+    try:
+        on_gpu = pick_device(device, mps=False).type == "cuda"
+    except ValueError:
+        on_gpu = False  # a device this machine lacks: check_devices names it next
+    if preset is None:
+        preset = gpu_preset if on_gpu else CPU_PRESET
+        if not on_gpu:
+            typer.echo(f"preset: {CPU_PRESET} (no GPU found; --preset {gpu_preset} for the GPU-sized recipe)", err=True)
+    elif not on_gpu and preset != CPU_PRESET:
+        typer.secho(f"warning: --preset {preset} is sized for a GPU and this run has none: expect days, not "
+                    f"hours (--preset {CPU_PRESET} is the CPU-sized one)", fg=typer.colors.YELLOW, err=True)
+    return preset
 
 
 def resolve_config(presets: dict, preset: str, config, overrides, device: str | None, show: bool):

@@ -7,14 +7,17 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, layout_option, prepare_run,
-                                  resolve_config, run_dir_option, show_config_option, train_command, training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, config_option,
+                                  device_option, examples, fail, layout_option, machine_preset, prepare_run,
+                                  preset_option, resolve_config, run_dir_option, show_config_option, train_command,
+                                  training_pairs, weight_file)
 
-deblurrer_app = typer.Typer(no_args_is_help=True, help="Train the deblurrer D' on known-blur pairs.")
+deblurrer_app = command_group(help="Train the deblurrer D' on known-blur pairs."
+                              + examples("blur2blur deblurrer train --demo --preset tiny --out deblurrer.safetensors"))
 app.add_typer(deblurrer_app, name="deblurrer")
 
 
-@deblurrer_app.command("train")
+@deblurrer_app.command("train", cls=Command)
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained deblurrer (.safetensors)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
@@ -22,26 +25,32 @@ def train_cmd(
     split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for PSNR (default: 10% of the scenes)."),
     demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
-    preset: str = typer.Option("nafnet", help="nafnet, restormer, mimo_unet (each its paper's recipe) or "
-                               "tiny (a small NAFNet for CPUs)."),
+    preset: Optional[str] = preset_option("nafnet", "nafnet, restormer, mimo_unet (each its paper's recipe, "
+                                          "GPU-sized) or tiny (a small NAFNet for CPUs)"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000."),
-    init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official)."),
+    init: Optional[Path] = typer.Option(None, help=f"Start from these weights: ours or official, {WEIGHTS_NAME_HELP}."),
     run_dir: Optional[Path] = run_dir_option(),
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun)."""
+    """Train a deblurrer (NAFNet, Restormer, MIMO-UNet) on known-blur pairs (resumable; DDP under torchrun).
+
+    Examples:
+
+      blur2blur deblurrer train --demo --preset tiny --out deblurrer.safetensors
+      blur2blur deblurrer train --pairs GOPRO_Large --preset nafnet --out nafnet-gopro.safetensors
+    """
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.train.deblurrer import PRESETS, DeblurrerTrainer
     from blur2blur.train.loop import setup_runtime
 
-    cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
+    cfg = resolve_config(PRESETS, machine_preset(preset, "nafnet", device), config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
     train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, seed=cfg.loop.seed)
     runtime = setup_runtime(cfg.loop)
     try:
-        model = load_any(init, arch=cfg.arch) if init is not None else None
+        model = load_any(weight_file(init), arch=cfg.arch) if init is not None else None
         trainer = DeblurrerTrainer(cfg, train_pairs, held, runtime, model=model)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         fail(str(e))

@@ -9,14 +9,14 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import PAIRS_HELP, app, device_option, fail, known_pairs, layout_option, precision_option, \
-    show_config_option
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, device_option, fail, known_pairs,
+                                  layout_option, precision_option, show_config_option, weight_file)
 from blur2blur.runs import COMPOSED
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"   # the experiment configs shipped in the package
 
 
-@app.command()
+@app.command(cls=Command)
 def split(
     pairs: Path = typer.Option(..., "--pairs", help="A paired dataset of the camera. " + PAIRS_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for B/, S/ (links to the dataset) and split.json."),
@@ -25,7 +25,12 @@ def split(
     split_name: str = typer.Option("train", "--split", help="Split of --pairs to divide."),
     seed: int = typer.Option(0, help="Seed of the scene shuffle."),
 ) -> None:
-    """Divide a paired dataset into disjoint scene sets: the blurry images of one form B, the sharp of the other S."""
+    """Divide a paired dataset into disjoint scene sets: the blurry images of one form B, the sharp of the other S.
+
+    Examples:
+
+      blur2blur split --pairs REDS --ratio 0.6 --out reds-split
+    """
     from blur2blur.data.split import write_split
 
     found, root = known_pairs(pairs, layout, split_name, None)
@@ -40,11 +45,12 @@ def split(
     typer.echo(f"next: blur2blur fit --blurry {done / 'B'} --sharp {done / 'S'} --known-pairs P --out RUN")
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Test pairs. " + PAIRS_HELP),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer: ours or official weights."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=f"Any deblurrer: ours or official weights, "
+                                         f"{WEIGHTS_NAME_HELP}."),
     input_only: bool = typer.Option(False, "--input-only", help="Score the blurry inputs themselves (no model)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.json and metrics.md."),
     layout: str = layout_option(),
@@ -60,7 +66,13 @@ def evaluate(
     device: Optional[str] = device_option(),
     precision: Optional[str] = precision_option(),
 ) -> None:
-    """PSNR/SSIM of a model on test pairs: per image and mean, as JSON and a Markdown table."""
+    """PSNR/SSIM of a model on test pairs: per image and mean, as JSON and a Markdown table.
+
+    Examples:
+
+      blur2blur evaluate --demo --input-only --out eval-blurry
+      blur2blur evaluate --run runs/mycam --pairs test-pairs/ --out eval/
+    """
     from blur2blur.config import diff_configs
     from blur2blur.devices import pick_device, pick_precision
     from blur2blur.evaluate import EvalConfig, evaluate as run_evaluation, markdown_table, write_evaluation
@@ -71,7 +83,7 @@ def evaluate(
 
     if (run is not None) + (model is not None) + input_only != 1:
         fail("give exactly one of --run RUN, --model FILE or --input-only")
-    path = None if input_only else (run / COMPOSED if run is not None else model)
+    path = None if input_only else (run / COMPOSED if run is not None else weight_file(model))
     if path is not None and not path.exists():
         fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
     net = None
@@ -128,7 +140,7 @@ def _run(cfg, out: Path) -> None:
     typer.echo(f"report: {out / 'report' / 'index.html'}")
 
 
-@app.command()
+@app.command(cls=Command)
 def experiment(
     config: str = typer.Argument(..., help="An experiment YAML file, or the name of a bundled one: "
                                  "paper_gopro_to_reds, paper_gopro_to_rsblur, paper_gopro_to_rb2v_street."),
@@ -136,7 +148,13 @@ def experiment(
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set ratio=0.5."),
     show_config: bool = show_config_option(),
 ) -> None:
-    """A Table-2-style comparison (direct, baselines, Blur2Blur, upper bound) and the B:S ratio ablation."""
+    """A Table-2-style comparison (direct, baselines, Blur2Blur, upper bound) and the B:S ratio ablation.
+
+    Examples:
+
+      blur2blur experiment paper_gopro_to_reds --show-config --out runs/reds
+      blur2blur experiment paper_gopro_to_reds --out runs/reds --set known_pairs=/data/GOPRO_Large
+    """
     from blur2blur.cli.common import resolve_config
     from blur2blur.experiment import ExperimentConfig
 
@@ -150,7 +168,7 @@ def experiment(
     _run(cfg, out)
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     out: Path = typer.Option(Path("blur2blur-demo"), "--out", "-o", help="Run folder (resumed when rerun)."),
     quick: bool = typer.Option(False, "--quick", help="A minute-long version with tiny settings (for tests)."),
@@ -158,7 +176,13 @@ def demo(
     set_: List[str] = typer.Option([], "--set", help="Override a setting of the demo's experiment config."),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Blur2Blur on the bundled photos: a known camera, simulated unknown cameras, a results table and a report."""
+    """Blur2Blur on the bundled photos: a known camera, simulated unknown cameras, a results table and a report.
+
+    Examples:
+
+      blur2blur demo --quick --out demo-quick
+      blur2blur demo --out demo
+    """
     from blur2blur.cli.common import resolve_config
     from blur2blur.experiment import demo_config
 

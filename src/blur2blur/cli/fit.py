@@ -7,27 +7,29 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, check_devices, config_option, device_option, fail, layout_option,
-                                  resolve_config, show_config_option, training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, check_devices, config_option,
+                                  device_option, fail, layout_option, machine_preset, preset_option, resolve_config,
+                                  show_config_option, training_pairs, weight_file)
 
 
-@app.command()
+@app.command(cls=Command)
 def fit(
-    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders, globs or videos "
-                                     "(repeatable)."),
-    sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds; repeatable)."),
+    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders, globs or videos."),
+    sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
     known_pairs_dir: Optional[Path] = typer.Option(None, "--known-pairs", help=PAIRS_HELP),
     layout: str = layout_option("--known-pairs"),
     split: str = typer.Option("train", help="Split of --known-pairs to use, where it has splits."),
     demo_pairs: bool = typer.Option(False, "--demo-pairs", help="Use the bundled demo known-blur pairs."),
-    extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor (skips stage 1)."),
+    extractor: Optional[Path] = typer.Option(None, help="A trained blur-kernel extractor, ours or official "
+                                             f"GOPRO_woVAE.pth, {WEIGHTS_NAME_HELP} (skips stage 1)."),
     known_set: List[str] = typer.Option([], "--known-set", help="A known-blur set K made elsewhere: the camera's "
                                         "sharp images with the known blur (files, folders or globs; skips "
                                         "stages 1-2)."),
     deblurrer: Optional[Path] = typer.Option(None, help="A deblurrer for the known blur, ours or official "
-                                             "NAFNet/Restormer weights (skips stage 3)."),
-    preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
+                                             f"NAFNet/Restormer/MIMO-UNet weights, {WEIGHTS_NAME_HELP} (skips "
+                                             "stage 3)."),
+    preset: Optional[str] = preset_option("paper", "paper (the paper's recipes, GPU-sized) or tiny (CPU-sized)"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override a setting, e.g. --set translator.loop.steps=1000."),
     frame_stride: int = typer.Option(1, help="For videos in --blurry/--sharp: use every N-th frame."),
@@ -35,7 +37,13 @@ def fit(
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Run every missing stage: extractor, known-blur set K, deblurrer, translator, composed model."""
+    """Run every missing stage: extractor, known-blur set K, deblurrer, translator, composed model.
+
+    Examples:
+
+      blur2blur fit --blurry camera/blurry --sharp camera/sharp --demo-pairs --preset tiny --out runs/mycam
+      blur2blur fit --blurry B/ --sharp S.mp4 --known-pairs GOPRO_Large --deblurrer nafnet_gopro_width32 --out runs/cam
+    """
     import dataclasses
 
     from blur2blur.runs import check_settings
@@ -44,12 +52,14 @@ def fit(
     from blur2blur.fit import PRESETS, FitInputs, run_fit
     from blur2blur.hub import OfflineError
 
-    cfg = resolve_config(PRESETS, preset, config, set_, None, show_config)
+    cfg = resolve_config(PRESETS, machine_preset(preset, "paper", device), config, set_, None, show_config)
     if device:
         cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
             for part in ("kernels", "deblurrer", "translator")})
     check_devices(cfg, device)
+    extractor, deblurrer = weight_file(extractor), weight_file(deblurrer)  # before any frame is decoded
+
     def gather(items: list[str], name: str) -> list[Path]:
         # Videos are decoded once into OUT/frames/<name>/ (frames already there are kept).
         files = expand_inputs(items, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)

@@ -8,12 +8,15 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, app, config_option, device_option, fail, known_pairs, layout_option,
-                                  prepare_run, resolve_config, run_dir_option, show_config_option, train_command,
-                                  training_pairs)
+from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, config_option,
+                                  device_option, examples, fail, known_pairs, layout_option, machine_preset,
+                                  prepare_run, preset_option, resolve_config, run_dir_option, show_config_option,
+                                  train_command, training_pairs, weight_file)
 from blur2blur.fileio import atomic_write_text
 
-kernels_app = typer.Typer(no_args_is_help=True, help="Train the blur-kernel extractor and build the known-blur set K.")
+kernels_app = command_group(help="Train the blur-kernel extractor and build the known-blur set K."
+                            + examples("blur2blur kernels train --demo --preset tiny --out extractor.safetensors",
+                                       "blur2blur kernels transfer --extractor extractor.safetensors --demo --out K"))
 app.add_typer(kernels_app, name="kernels")
 
 
@@ -34,7 +37,7 @@ def _extractor_info(path: Path) -> dict:
     return {"file": path.name, "sha256": sha256_file(path)}
 
 
-@kernels_app.command("train")
+@kernels_app.command("train", cls=Command)
 def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained extractor (.safetensors)."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
@@ -43,22 +46,29 @@ def train_cmd(
     val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for the metric (default: a share of "
                                              "the training scenes, val_fraction)."),
     demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
-    preset: str = typer.Option("paper", help="paper: the extractor paper's recipe (GPU-sized); "
-                               "tiny: a CPU-sized model for tests and demos."),
+    preset: Optional[str] = preset_option("paper", "paper: the extractor paper's recipe (GPU-sized); tiny: a "
+                                          "CPU-sized model for tests and demos"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
-                                   "--set arch.use_vae=true (repeatable)."),
-    init: Optional[Path] = typer.Option(None, help="Start from these weights (ours or official GOPRO_woVAE.pth)."),
+                                   "--set arch.use_vae=true."),
+    init: Optional[Path] = typer.Option(None, help="Start from these weights: ours or official "
+                                        f"GOPRO_woVAE.pth, {WEIGHTS_NAME_HELP}."),
     run_dir: Optional[Path] = run_dir_option(),
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun)."""
+    """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun).
+
+    Examples:
+
+      blur2blur kernels train --demo --preset tiny --out extractor.safetensors
+      blur2blur kernels train --pairs GOPRO_Large --preset paper --out gopro-extractor.safetensors
+    """
     from blur2blur.models import load_any
     from blur2blur.train.kernels import PRESETS, KernelTrainer
     from blur2blur.train.loop import setup_runtime
 
-    cfg = resolve_config(PRESETS, preset, config, set_, device, show_config)
+    cfg = resolve_config(PRESETS, machine_preset(preset, "paper", device), config, set_, device, show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
 
     train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, cfg.val_fraction, cfg.loop.seed)
@@ -66,7 +76,7 @@ def train_cmd(
     try:
         extractor = None
         if init is not None:
-            extractor = load_any(init, arch="kernel_wizard")
+            extractor = load_any(weight_file(init), arch="kernel_wizard")
         trainer = KernelTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
@@ -84,9 +94,9 @@ def _print_metric(m: dict) -> None:
                f"{int(m['pairs'])} pairs improved")
 
 
-@kernels_app.command("eval")
+@kernels_app.command("eval", cls=Command)
 def eval_cmd(
-    extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
+    extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = layout_option(),
     split: str = typer.Option("test", help="Split to evaluate on, where the layout has splits."),
@@ -96,11 +106,17 @@ def eval_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
     device: Optional[str] = device_option(),
 ) -> None:
-    """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry)."""
+    """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry).
+
+    Examples:
+
+      blur2blur kernels eval --extractor extractor.safetensors --demo
+      blur2blur kernels eval --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --limit 50
+    """
     from blur2blur.train.kernels import reblur_psnr
 
     found, _ = known_pairs(pairs, layout, split, "test" if demo else None)
-    net = _load_extractor(extractor, device)
+    net = _load_extractor(weight_file(extractor), device)
     metrics = reblur_psnr(net, found[:limit] if limit else found, size=size or None,
                           device=next(net.parameters()).device)
     _print_metric(metrics)
@@ -115,24 +131,30 @@ def eval_cmd(
         atomic_write_text(json_out, text)
 
 
-@kernels_app.command("transfer")
+@kernels_app.command("transfer", cls=Command)
 def transfer_cmd(
-    extractor: Path = typer.Option(..., help="Extractor weights (ours or official)."),
+    extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
-    sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs (repeatable)."),
+    sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs."),
     pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
     layout: str = layout_option(),
-    split: str = typer.Option("train"),
+    split: str = typer.Option("train", help="Split of --pairs whose kernels are used, where it has splits."),
     demo: bool = typer.Option(False, "--demo", help="Use the bundled demo's known pairs and camera photos."),
     variants: int = typer.Option(1, help="K images per sharp image, each with its own known pair."),
     crop: Optional[int] = typer.Option(None, help="Write random CROP x CROP crops instead of whole images."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Seed of every random choice: known pair, crops, camera noise."),
     camera_noise: str = typer.Option("auto", help="Give K the camera's noise and JPEG look back, estimated "
                                      "from the sharp images: auto (when noticeable), match (always), off."),
     tile: Optional[int] = typer.Option(None, help="Re-blur in tiles of this many pixels (multiple of 128)."),
     device: Optional[str] = device_option(),
 ) -> None:
-    """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs."""
+    """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs.
+
+    Examples:
+
+      blur2blur kernels transfer --extractor extractor.safetensors --demo --out K
+      blur2blur kernels transfer --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --sharp camera/sharp --out K
+    """
     from blur2blur.data.images import expand_inputs
     from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
 
@@ -150,6 +172,7 @@ def transfer_cmd(
         from blur2blur.data.demo import demo_camera_sharp
 
         sharp_paths = demo_camera_sharp()
+    extractor = weight_file(extractor)
     net = _load_extractor(extractor, device)
     cfg = TransferConfig(variants=variants, crop=crop, seed=seed, camera_noise=camera_noise, tile=tile)
     try:

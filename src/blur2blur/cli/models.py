@@ -8,18 +8,18 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, device_option, precision_option
+from blur2blur.cli.common import WEIGHTS_NAME_HELP, Command, app, device_option, precision_option, weight_file
 from blur2blur.cli.common import fail as _fail
 from blur2blur.runs import COMPOSED
 
 
-@app.command()
+@app.command(cls=Command)
 def deblur(
     inputs: List[str] = typer.Argument(None, help="Images or videos: files, folders or glob patterns (quote globs)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; inputs are never written over)."),
     model: Optional[Path] = typer.Option(
-        None, "--model", "-m", help="Deblurrer weights: ours (.safetensors) or an official NAFNet/Restormer/"
-        "MIMO-UNet file. Default: the small sample deblurrer shipped with the package."),
+        None, "--model", "-m", help="Deblurrer weights: ours (.safetensors), an official NAFNet/Restormer/"
+        f"MIMO-UNet file {WEIGHTS_NAME_HELP}. Default: the small sample deblurrer shipped with the package."),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder: use its composed "
                                        "model D'(G(x))."),
     arch: Optional[str] = typer.Option(None, help="Architecture of an official file when its shapes fit several "
@@ -38,7 +38,13 @@ def deblur(
     device: Optional[str] = device_option(),
     precision: Optional[str] = precision_option(),
 ) -> None:
-    """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run."""
+    """Deblur images and videos (video in, video out) with a deblurring network or a Blur2Blur run.
+
+    Examples:
+
+      blur2blur deblur --example --out example-output
+      blur2blur deblur photos/ footage.mp4 --run runs/mycam --out deblurred/
+    """
     from blur2blur import assets
     from blur2blur.models import CheckpointError, load_any
     from blur2blur.deblur_files import deblur_files
@@ -55,6 +61,7 @@ def deblur(
         model = run / COMPOSED
         if not model.exists():
             _fail(f"{run} has no {COMPOSED}: the fit did not finish (rerun `blur2blur fit` to resume)")
+    model = weight_file(model)
     if ext is not None and not ext.startswith("."):
         ext = "." + ext
     try:
@@ -95,9 +102,67 @@ def _report_example(result, out: Path) -> None:
         typer.echo(f"  {blurry.name:28s} {before:6.2f} -> {after:6.2f}  ({after - before:+.2f})")
 
 
-@app.command()
+@app.command(cls=Command)
+def weights(
+    names: List[str] = typer.Argument(None, help="Show only these entries (default: every one)."),
+) -> None:
+    """List the official weight files: what each is for, where it is published and where it is expected on disk.
+
+    Present files are verified: by their published sha256, or, where none is published, by checking
+    that their tensors fit the architecture. Exits 1 when a file is not what its name says, or when
+    a file named on the command line is missing. Files live in $BLUR2BLUR_CACHE (default
+    ~/.cache/blur2blur). A name works wherever a weight file is taken, e.g. --model nafnet_gopro_width32.
+
+    Examples:
+
+      blur2blur weights
+      blur2blur weights nafnet_gopro_width32 kernel_wizard_gopro_wovae
+    """
+    from blur2blur import hub
+
+    try:
+        entries = [hub.get_entry(n) for n in names] if names else list(hub.REGISTRY.values())
+    except KeyError as e:
+        _fail(e.args[0])
+    typer.echo(f"weight files in {hub.cache_dir()}\n")
+    bad = False
+    for entry in entries:
+        status = hub.check(entry)
+        colour = {hub.VERIFIED: typer.colors.GREEN, hub.FITS: typer.colors.GREEN,
+                  hub.MISMATCH: typer.colors.RED}.get(status.state, typer.colors.YELLOW)
+        typer.secho(f"{entry.name}  [{status.state}]", fg=colour, bold=True)
+        checksum = "none published" if entry.sha256 is None else (
+            entry.sha256 if len(entry.sha256) == 64 else f"{entry.sha256}... (published prefix)")
+        typer.echo(f"  for:        {entry.description}\n"
+                   f"  file:       {entry.filename}" + (f"  (loads as {entry.arch})" if entry.arch else "") + "\n"
+                   f"  published:  {entry.url}" + ("" if entry.direct else "  (download by hand)") + "\n"
+                   f"  source:     {entry.source}\n"
+                   f"  sha256:     {checksum}\n"
+                   f"  path:       {status.path}\n"
+                   f"  status:     {_status_line(status)}\n")
+        bad |= status.state == hub.MISMATCH or (bool(names) and status.state == hub.MISSING)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _status_line(status) -> str:
+    from blur2blur import hub
+
+    if status.state != hub.MISSING:
+        return status.detail
+    if status.entry.direct:
+        return "not there yet: downloaded on first use, or download the published file and place it at the path above"
+    return "not there: download it from the published page and place it at the path above"
+
+
+@app.command(cls=Command)
 def models() -> None:
-    """List the architectures this version knows, with what they are."""
+    """List the architectures this version knows, with what they are.
+
+    Examples:
+
+      blur2blur models
+    """
     from blur2blur.models import get_spec, list_models
 
     for name in list_models():
@@ -105,16 +170,23 @@ def models() -> None:
         typer.echo(f"{name:20s} {spec.output:10s} {spec.summary}")
 
 
-@app.command()
-def inspect(path: Path = typer.Argument(..., help="A weight file (ours or official).")) -> None:
+@app.command(cls=Command)
+def inspect(path: Path = typer.Argument(..., help=f"A weight file (ours or official), {WEIGHTS_NAME_HELP}.")) \
+        -> None:
     """Say what a weight file holds: its format, the architecture and configuration it fits.
 
     Exits 1 when the file cannot be loaded: no known architecture fits, its header does not
     match its tensors, or some weights are NaN/Inf.
+
+    Examples:
+
+      blur2blur inspect NAFNet-GoPro-width32.pth
+      blur2blur inspect nafnet_gopro_width32
     """
     from blur2blur.models import CheckpointError, check_header, identify_weights, non_finite_tensors, \
         read_state_dict
 
+    path = weight_file(path)
     try:
         sd, meta = read_state_dict(path)
     except (CheckpointError, FileNotFoundError) as e:
@@ -146,15 +218,21 @@ def inspect(path: Path = typer.Argument(..., help="A weight file (ours or offici
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def convert(
-    source: Path = typer.Argument(..., help="An official weight file (.pth/.pkl)."),
+    source: Path = typer.Argument(..., help=f"An official weight file (.pth/.pkl), {WEIGHTS_NAME_HELP}."),
     target: Path = typer.Argument(..., help="Where to write our self-describing .safetensors file."),
     arch: Optional[str] = typer.Option(None, help="Architecture, when the file fits several."),
 ) -> None:
-    """Convert an official weight file into a self-describing blur2blur checkpoint."""
+    """Convert an official weight file into a self-describing blur2blur checkpoint.
+
+    Examples:
+
+      blur2blur convert NAFNet-GoPro-width32.pth nafnet-gopro32.safetensors
+    """
     from blur2blur.models import CheckpointError, load_any, save_checkpoint
 
+    source = weight_file(source)
     try:
         net = load_any(source, arch=arch)
         if target.exists() and _same_weights(net, target):
@@ -181,9 +259,14 @@ def _same_weights(net, path: Path) -> bool:
         and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
-    """Print the blur2blur and torch versions."""
+    """Print the blur2blur and torch versions.
+
+    Examples:
+
+      blur2blur version
+    """
     import torch
 
     from blur2blur import __version__
@@ -191,21 +274,27 @@ def version() -> None:
     typer.echo(f"blur2blur {__version__} (torch {torch.__version__})")
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     out: Path = typer.Option(..., "--out", "-o", help="The ONNX file to write."),
     run: Optional[Path] = typer.Option(None, "--run", help="A `blur2blur fit` run folder (its composed model)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Any deblurrer weight file instead."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=f"Any deblurrer weight file instead, "
+                                         f"{WEIGHTS_NAME_HELP}."),
     opset: int = typer.Option(18, help="ONNX opset."),
 ) -> None:
-    """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime."""
+    """Export a model to ONNX (dynamic batch, height and width), checked against PyTorch with onnxruntime.
+
+    Examples:
+
+      blur2blur export --run runs/mycam --out mycam.onnx
+    """
     from blur2blur.models import CheckpointError, load_any
 
     from blur2blur.hub import sha256_file
 
     if (run is None) == (model is None):
         _fail("give either --run RUN or --model FILE")
-    path = run / COMPOSED if run is not None else model
+    path = run / COMPOSED if run is not None else weight_file(model)
     if not path.is_file():
         _fail(f"{path}: no such model file" + (" (the fit did not finish)" if run is not None else ""))
     source = sha256_file(path)
@@ -213,7 +302,7 @@ def export(
         try:
             from blur2blur.export import onnx_metadata
         except ImportError as e:
-            _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
+            _fail(f"ONNX export needs the export extras: pip install 'blur2blur[export]' ({e})")
         meta = onnx_metadata(out)
         if meta.get("source_sha256") == source and meta.get("opset") == str(opset):
             typer.echo(f"{out} is already this model's export (opset {opset}): nothing to do")
@@ -228,7 +317,7 @@ def export(
 
         written = export_onnx(net, out, opset=opset, source_sha256=source)
     except ImportError as e:
-        _fail(f"ONNX export needs the onnx extras: pip install 'blur2blur[onnx]' ({e})")
+        _fail(f"ONNX export needs the export extras: pip install 'blur2blur[export]' ({e})")
     except (FileExistsError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"wrote {written}: input 'image' (N, 3, H, W) in [0, 1], H and W multiples of the file's "

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, fail
+from blur2blur.cli.common import Command, app, fail
 
 
 # Spelled out rather than read from camera_sim.PRESETS, so that `blur2blur --help` does not import torch.
@@ -16,14 +16,14 @@ _CAMERA_HELP = ("Camera preset: gopro_like (the known camera: averaged frames, s
                 "heavy JPEG).")
 
 
-@app.command("simulate")
+@app.command("simulate", cls=Command)
 def simulate_cmd(
     photos: List[str] = typer.Argument(None, help="Sharp photos: files, folders or glob patterns (quote globs)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder: blur/, sharp/ and manifest.json."),
     camera: str = typer.Option("phone_like", "--camera", "-c", help=_CAMERA_HELP),
     seed: int = typer.Option(0, help="Seed; image i of the sorted inputs uses (seed, i)."),
     set_: List[str] = typer.Option([], "--set", help="Override a camera setting, e.g. --set exposure=0.5 "
-                                   "--set jpeg_quality=null (repeatable; see --show-config)."),
+                                   "--set jpeg_quality=null (see --show-config)."),
     sharp: str = typer.Option("original", help="What goes to sharp/: original (the photo, clean ground truth), "
                               "camera (the camera's own sharp shot: its noise, tone and JPEG, no blur) or clean "
                               "(that shot without noise and JPEG: the camera's tone alone, a paired dataset's "
@@ -33,7 +33,13 @@ def simulate_cmd(
     show_config: bool = typer.Option(False, "--show-config", help="Print the camera's settings and exit."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Blur sharp photos the way a simulated camera would, into a folder of (blurry, sharp) pairs."""
+    """Blur sharp photos the way a simulated camera would, into a folder of (blurry, sharp) pairs.
+
+    Examples:
+
+      blur2blur simulate photos/ --camera phone_like --out phone-pairs
+      blur2blur simulate --camera webcam_like --show-config
+    """
     from blur2blur.data.camera_sim import get_camera, write_camera_pairs
 
     try:
@@ -61,7 +67,7 @@ def simulate_cmd(
                f"{min(extents):.1f}-{max(extents):.1f} px, mean {sum(extents) / len(extents):.1f} px")
 
 
-@app.command("simulate-video")
+@app.command("simulate-video", cls=Command)
 def simulate_video_cmd(
     video: Path = typer.Argument(..., help="A sharp, high frame rate video."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: blur/, sharp/ and manifest.json."),
@@ -72,7 +78,12 @@ def simulate_video_cmd(
     overwrite: bool = typer.Option(False, help="Write into a folder that already holds blur/ or sharp/."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Blur pairs from a video, GoPro style: the linear-light mean of WINDOW frames and its middle frame."""
+    """Blur pairs from a video, GoPro style: the linear-light mean of WINDOW frames and its middle frame.
+
+    Examples:
+
+      blur2blur simulate-video clip-240fps.mp4 --window 7 --out video-pairs
+    """
     from blur2blur.data.camera_sim import video_to_pairs
     from blur2blur.data.video import VideoReadError
 

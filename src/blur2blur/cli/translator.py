@@ -7,21 +7,24 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import (app, config_option, device_option, fail, prepare_run, resolve_config, run_dir_option,
+from blur2blur.cli.common import (Command, app, command_group, config_option, device_option, examples, fail,
+                                  machine_preset, prepare_run, preset_option, resolve_config, run_dir_option,
                                   show_config_option, train_command)
 from blur2blur.runs import BLUR_SCORES
 
-translator_app = typer.Typer(no_args_is_help=True, help="Train the blur translator G (camera blur -> known blur).")
+translator_app = command_group(help="Train the blur translator G (camera blur -> known blur)."
+                               + examples("blur2blur translator train --blurry camera/blurry --known K --preset tiny "
+                                          "--out translator.safetensors"))
 app.add_typer(translator_app, name="translator")
 
 
-@translator_app.command("train")
+@translator_app.command("train", cls=Command)
 def train_cmd(
     blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders or globs."),
     known: List[str] = typer.Option(..., help="The known-blur set K (e.g. the folder `kernels transfer` wrote)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained translator (.safetensors)."),
     heldout: float = typer.Option(0.1, help="Share of B held out for the discriminator-accuracy and drift signals."),
-    preset: str = typer.Option("paper", help="paper (GPU-sized) or tiny (CPU demo)."),
+    preset: Optional[str] = preset_option("paper", "paper (the paper's recipe, GPU-sized) or tiny (CPU-sized)"),
     config: Optional[Path] = config_option(),
     set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set d_warmup=2000."),
     init: Optional[Path] = typer.Option(None, help="Start from these translator weights (ours or official)."),
@@ -29,7 +32,12 @@ def train_cmd(
     device: Optional[str] = device_option(),
     show_config: bool = show_config_option(),
 ) -> None:
-    """Train G against K with the paper's losses (resumable; DDP under torchrun)."""
+    """Train G against K with the paper's losses (resumable; DDP under torchrun).
+
+    Examples:
+
+      blur2blur translator train --blurry camera/blurry --known K --preset tiny --out translator.safetensors
+    """
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import expand_inputs
     from blur2blur.data.split import heldout_tail
@@ -39,7 +47,8 @@ def train_cmd(
     from blur2blur.train.loop import setup_runtime
     from blur2blur.train.translator import TranslatorTrainer, require_content_weights
 
-    cfg = resolve_config(stage_presets("translator"), preset, config, set_, device, show_config)
+    cfg = resolve_config(stage_presets("translator"), machine_preset(preset, "paper", device), config, set_, device,
+                         show_config)
     run_dir, record = prepare_run(out, run_dir, cfg)
     try:
         require_content_weights(cfg)
