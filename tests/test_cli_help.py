@@ -14,7 +14,7 @@ from blur2blur.cli import app
 runner = CliRunner()
 
 # What users do first, then fit's stages, then the experiment tools, then weight files and models.
-ORDER = ["deblur", "fit", "demo", "kernels", "deblurrer", "translator", "simulate", "simulate-video", "split",
+ORDER = ["deblur", "sort", "fit", "demo", "kernels", "deblurrer", "translator", "simulate", "simulate-video", "split",
          "evaluate", "experiment", "weights", "models", "inspect", "convert", "export", "version"]
 
 

@@ -13,6 +13,7 @@ from typer.core import TyperCommand, TyperGroup
 # tools, and the weight-file tools. A command missing here is listed last (a test keeps this complete).
 COMMAND_PANELS: dict[str, str] = {
     "deblur": "Deblur, and train for your camera",
+    "sort": "Deblur, and train for your camera",
     "fit": "Deblur, and train for your camera",
     "demo": "Deblur, and train for your camera",
     "kernels": "The stages of fit, one at a time",

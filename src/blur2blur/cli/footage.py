@@ -7,10 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from blur2blur.cli.common import app, fail
+from blur2blur.cli.common import Command, app, fail
 
 
-@app.command("sort")
+@app.command("sort", cls=Command)
 def sort_cmd(
     footage: List[str] = typer.Argument(..., help="Videos, folders of frames, images or glob patterns (quote globs) "
                                         "of one camera."),
@@ -30,7 +30,13 @@ def sort_cmd(
                                  "dropped."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
-    """Score every frame's blur degree, split blurry from sharp by stretches of time, and write B, S and a report."""
+    """Score every frame's blur degree, split blurry from sharp by stretches of time, and write B, S and a report.
+
+    Examples:
+
+      blur2blur sort clip.mp4 --out mycam-sorted
+      blur2blur sort frames/ --out mycam-sorted --threshold 0.3    # override the chosen threshold
+    """
     from blur2blur.data.footage import SortSettings, sort_footage
     from blur2blur.data.images import ImageReadError
     from blur2blur.data.video import VideoReadError
