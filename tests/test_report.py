@@ -349,3 +349,41 @@ def test_read_jsonl_curves_from_the_loops_log(tmp_path):
     page = parse(out)
     assert {p["data-series"]: len(_points(p)) for p in page.polylines} == {"loss_d": 3, "loss_g": 4,
                                                                           "eval/psnr": 1}
+
+
+def test_charts_have_labelled_ticks_axis_titles_and_a_log_axis_for_wide_ranges(tmp_path):
+    """Readable axes: several value ticks, both axis titles; a quantity spanning decades gets a log axis."""
+    curves = {"loss_d": {"loss_d": [(s, 0.7 - s / 1000) for s in range(0, 500, 50)]},
+              "gp": {"gp": [(s, 10.0 ** (-s / 100)) for s in range(0, 500, 50)]}}
+    raw = write_report(tmp_path, title="t", tables=[], curves=curves).read_text(encoding="utf-8")
+    charts = re.findall(r"<svg class=\"chart( log)?\".*?</svg>", raw, flags=re.S)
+    assert [bool(c) for c in charts] == [False, True]
+    linear, log = re.findall(r"<svg class=\"chart.*?</svg>", raw, flags=re.S)
+    assert len(re.findall(r'class="tick"', linear)) >= 6  # x and y ticks with values
+    assert "training step" in linear and ">loss_d</text>" in linear
+    assert "gp (log scale)" in log and ">1e-05<" in log and ">1<" in log
+
+
+def test_strip_columns_never_leave_one_image_alone():
+    from blur2blur.report.html import strip_columns
+
+    for n in range(2, 14):
+        wide, narrow = strip_columns(n)
+        assert -(-n // wide) <= 2 and n % wide != 1 or wide == n
+        assert n % narrow != 1 or n <= narrow
+
+
+def test_best_on_the_blurry_input_is_explained_and_settings_are_folded(tmp_path):
+    from blur2blur.report import ReportVerdict
+
+    table = ReportTable("t", ["method", "PSNR"], [["blurry input", 25.0], ["D'", 24.0]], highlight="PSNR",
+                        baseline="blurry input")
+    path = write_report(tmp_path, title="t", tables=[table], settings={"a": 1},
+                        verdicts=[ReportVerdict("The translator did not learn.", "bad")])
+    page = parse(path)
+    raw = path.read_text(encoding="utf-8")
+    assert "no method here did better than leaving the images as they are" in raw
+    assert re.search(r'<details class="settings" id="settings"><summary>Settings</summary>', raw)
+    assert '<p class="verdict bad">The translator did not learn.</p>' in raw
+    assert raw.index('class="verdict') < raw.index('id="results"')
+    assert page.best == ["25.00"]

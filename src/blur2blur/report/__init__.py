@@ -4,6 +4,7 @@ One self-contained page (``index.html``, no external CSS, fonts or scripts) plus
 it shows under ``images/``; see :func:`write_report`.
 """
 
-from blur2blur.report.html import ReportCrop, ReportTable, format_cell, read_jsonl_curves, write_report
+from blur2blur.report.html import (ReportCrop, ReportTable, ReportVerdict, format_cell, read_jsonl_curves,
+                                  write_report)
 
-__all__ = ["ReportCrop", "ReportTable", "format_cell", "read_jsonl_curves", "write_report"]
+__all__ = ["ReportCrop", "ReportTable", "ReportVerdict", "format_cell", "read_jsonl_curves", "write_report"]

@@ -37,7 +37,7 @@ import torch
 from blur2blur.data.images import write_image
 from blur2blur.fileio import atomic_path
 
-__all__ = ["ReportCrop", "ReportTable", "format_cell", "read_jsonl_curves", "write_report"]
+__all__ = ["ReportCrop", "ReportTable", "ReportVerdict", "format_cell", "read_jsonl_curves", "write_report"]
 
 MISSING = "\u2013"  # en dash, for cells with no value (None)
 LOG_NAME = "log.jsonl"  # the JSON-lines log of blur2blur.train.loop (one record per logged step)
@@ -68,6 +68,17 @@ class ReportTable:
     highlight: str | None = None
     higher_is_better: bool = True
     decimals: dict[str, int] = field(default_factory=dict)
+    # The first cell of the do-nothing row (the blurry input): when it holds the best value, the note
+    # says what that means instead of leaving a bold "best" on the input.
+    baseline: str | None = None
+
+
+@dataclass
+class ReportVerdict:
+    """One plain-language line at the top of the page; `tone` colours it: "good", "bad" or "unsure"."""
+
+    text: str
+    tone: str = "unsure"
 
 
 @dataclass
@@ -176,8 +187,12 @@ def _render_table(table: ReportTable, index: int) -> str:
             parts.append(f"<{tag}{scope}{cls}>{text}</{tag}>")
         parts.append("</tr>")
     parts.append("</tbody></table></div>")
-    if table.note:
-        parts.append(f'<p class="note">{_esc(table.note)}</p>')
+    note = table.note
+    if table.baseline is not None and any(table.rows[i][0] == table.baseline for i in best):
+        note = (f"The best {table.highlight} is the {table.baseline}'s own: no method here did better than "
+                f"leaving the images as they are. " + note).strip()
+    if note:
+        parts.append(f'<p class="note">{_esc(note)}</p>')
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -252,6 +267,16 @@ def _lightboxes(tiles: list[_Tile], back: str) -> list[str]:
     return out
 
 
+def strip_columns(n: int) -> tuple[int, int]:
+    """Columns of a strip of `n` images on a wide and on a narrow screen: at most two rows when wide,
+    and never one image alone in the last row (a reference left on its own cannot be compared)."""
+    if n <= 1:
+        return 1, 1
+    wide = n if n <= 6 else -(-n // 2)
+    narrow = next((c for c in (2, 3, 4, 5) if n % c != 1), 2)
+    return wide, min(narrow, wide)
+
+
 def _render_crop(crop: ReportCrop, index: int, out_dir: Path, zoom: int, overwrite: bool) -> str:
     if not crop.images:
         raise ValueError(f"crop {crop.name!r} has no images")
@@ -280,7 +305,9 @@ def _render_crop(crop: ReportCrop, index: int, out_dir: Path, zoom: int, overwri
         else:
             boxes.append(None)
 
-    parts = [f'<section class="crop" id="{section}">', f"<h3>{_esc(crop.name)}</h3>", '<div class="strip">']
+    wide, narrow = strip_columns(len(mains))
+    parts = [f'<section class="crop" id="{section}">', f"<h3>{_esc(crop.name)}</h3>",
+             f'<div class="strip" style="--cols:{wide};--cols-narrow:{narrow}">']
     for j, t in enumerate(mains):
         s = _display_scale(t.height, t.width)
         # The figure is as wide as its image: a wider caption would otherwise stretch the frame, and
@@ -343,31 +370,79 @@ def _tick(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _render_chart(name: str, series: Mapping[str, Sequence[tuple[float, float]]], index: int) -> str:
-    width, plot_h, left, right, top = 720, 260, 72, 20, 16
+# A positive series spanning more than this ratio is drawn on a log axis: on a linear one, everything
+# but its largest values would lie flat on the floor.
+LOG_AXIS_RATIO = 50.0
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> tuple[float, float, list[float]]:
+    """A linear axis from `lo` to `hi` widened to round values, and its ticks (1, 2, 2.5 or 5 times a power of 10)."""
+    lo, hi = _span(lo, hi)
+    raw = (hi - lo) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    start, stop = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    ticks = [start + i * step for i in range(int(round((stop - start) / step)) + 1)]
+    return start, stop, [0.0 if abs(t) < step * 1e-9 else t for t in ticks]
+
+
+def _log_ticks(lo: float, hi: float) -> tuple[float, float, list[float]]:
+    """A log axis (in log10 units) from the decade at or below `lo` to the one at or above `hi`, a tick per decade
+    (every other one past 8 decades)."""
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    b = max(b, a + 1)
+    every = 1 if b - a <= 8 else 2
+    return float(a), float(b), [float(e) for e in range(a, b + 1, every)]
+
+
+def _decade(e: float) -> str:
+    return _tick(10 ** e)
+
+
+def _render_chart(name: str, series: Mapping[str, Sequence[tuple[float, float]]], index: int, *,
+                  y_title: str | None = None) -> str:
+    """One SVG line chart: labelled ticks on both axes, axis titles, a legend; a log y axis when all
+    values are positive and span more than :data:`LOG_AXIS_RATIO`."""
+    width, plot_h, left, right, top = 720, 260, 84, 20, 16
     legend_row = 18
     names = list(series)
-    height = top + plot_h + 44 + legend_row * max(1, len(names))
+    height = top + plot_h + 48 + legend_row * max(1, len(names))
     x0, x1, y0, y1 = left, width - right, top, top + plot_h
     pts = {k: _finite_points(v) for k, v in series.items()}
     every = [p for v in pts.values() for p in v]
-    out = [f'<svg class="chart" id="chart-{index}" xmlns="http://www.w3.org/2000/svg" '
+    log_axis = bool(every) and min(p[1] for p in every) > 0 \
+        and max(p[1] for p in every) / min(p[1] for p in every) > LOG_AXIS_RATIO
+    if y_title is None:
+        y_title = names[0] if len(names) == 1 else "value"
+    y_title += " (log scale)" if log_axis else ""
+    out = [f'<svg class="chart{" log" if log_axis else ""}" id="chart-{index}" xmlns="http://www.w3.org/2000/svg" '
            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
            f'aria-label="{_esc(name)}">', f"<title>{_esc(name)}</title>",
            f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" class="plotarea"/>']
     if every:
-        xmin, xmax = _span(min(p[0] for p in every), max(p[0] for p in every))
-        ymin, ymax = _span(min(p[1] for p in every), max(p[1] for p in every))
+        xmin, xmax, xticks = _nice_ticks(min(p[0] for p in every), max(p[0] for p in every))
+        ys = [p[1] for p in every]
+        if log_axis:
+            ymin, ymax, yticks = _log_ticks(min(ys), max(ys))
+            ylabel, yvalue = _decade, math.log10
+        else:
+            ymin, ymax, yticks = _nice_ticks(min(ys), max(ys))
+            ylabel, yvalue = _tick, float
 
         def sx(v: float) -> float:
             return x0 + (v - xmin) / (xmax - xmin) * (x1 - x0)
 
         def sy(v: float) -> float:
-            return y1 - (v - ymin) / (ymax - ymin) * (y1 - y0)
+            return y1 - (yvalue(v) - ymin) / (ymax - ymin) * (y1 - y0)
 
-        for frac in (0.25, 0.5, 0.75):  # light grid, no labels: min/max are labelled
-            gy = y1 - frac * (y1 - y0)
+        for t in yticks:
+            gy = y1 - (t - ymin) / (ymax - ymin) * (y1 - y0)
             out.append(f'<line x1="{x0}" y1="{gy:.1f}" x2="{x1}" y2="{gy:.1f}" class="grid"/>')
+            out.append(f'<text x="{x0 - 6}" y="{gy + 4:.1f}" text-anchor="end" class="tick">{_esc(ylabel(t))}</text>')
+        for t in xticks:
+            gx = sx(t)
+            out.append(f'<line x1="{gx:.1f}" y1="{y1}" x2="{gx:.1f}" y2="{y1 + 4}" class="axis"/>')
+            out.append(f'<text x="{gx:.1f}" y="{y1 + 16}" text-anchor="middle" class="tick">{_esc(_tick(t))}</text>')
         for k, key in enumerate(names):
             p = pts[key]
             if not p:
@@ -382,17 +457,15 @@ def _render_chart(name: str, series: Mapping[str, Sequence[tuple[float, float]]]
                        "</polyline>")
             if len(p) == 1:  # a single point has no line to show: mark it
                 out.append(f'<circle cx="{sx(p[0][0]):.1f}" cy="{sy(p[0][1]):.1f}" r="3" fill="{colour}"/>')
-        labels = [(x0 - 6, y1 + 4, "end", _tick(ymin)), (x0 - 6, y0 + 4, "end", _tick(ymax)),
-                  (x0, y1 + 16, "start", _tick(xmin)), (x1, y1 + 16, "end", _tick(xmax))]
-        for tx, ty, anchor, text in labels:
-            out.append(f'<text x="{tx}" y="{ty}" text-anchor="{anchor}" class="tick">{_esc(text)}</text>')
     else:
         out.append(f'<text x="{(x0 + x1) / 2}" y="{(y0 + y1) / 2}" text-anchor="middle" class="empty">'
                    "no finite values to plot</text>")
     out.append(f'<line x1="{x0}" y1="{y1}" x2="{x1}" y2="{y1}" class="axis"/>')
     out.append(f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" class="axis"/>')
-    out.append(f'<text x="{(x0 + x1) / 2}" y="{y1 + 30}" text-anchor="middle" class="axislabel">step</text>')
-    ly = y1 + 44
+    out.append(f'<text x="{(x0 + x1) / 2}" y="{y1 + 34}" text-anchor="middle" class="axislabel">training step</text>')
+    out.append(f'<text x="14" y="{(y0 + y1) / 2}" text-anchor="middle" class="axislabel" '
+               f'transform="rotate(-90 14 {(y0 + y1) / 2})">{_esc(y_title)}</text>')
+    ly = y1 + 50
     for k, key in enumerate(names):
         colour, dash = _COLOURS[k % len(_COLOURS)], _DASHES[(k // len(_COLOURS)) % len(_DASHES)]
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
@@ -479,15 +552,21 @@ thead th { white-space: normal; vertical-align: bottom; max-width: 10rem; }  /* 
 tbody th { font-weight: 500; }
 .num { text-align: right; } td.best { background: #eef4ff; }
 .hint { color: var(--muted); font-weight: 400; font-size: .8em; }
+p.missing { color: var(--muted); font-style: italic; }
 p.note { color: var(--muted); font-size: .9rem; margin: .4rem 0 0; max-width: 60rem; }
-.strip { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
-figure.tile { margin: 0; display: flex; flex-direction: column; gap: 4px; max-width: 100%; }
-a.frame { position: relative; display: inline-block; line-height: 0; outline: 1px solid var(--line); }
+/* A grid of --cols columns (a strip never leaves one image alone in a row, see strip_columns): the images
+   shrink with the page instead of wrapping away from the reference. */
+.strip { display: grid; grid-template-columns: repeat(var(--cols, 4), minmax(0, 1fr)); gap: 14px;
+         align-items: start; }
+@media (max-width: 720px) { .strip { grid-template-columns: repeat(var(--cols-narrow, 2), minmax(0, 1fr)); } }
+figure.tile { margin: 0; display: flex; flex-direction: column; gap: 4px; max-width: 100%; min-width: 0; }
+a.frame { position: relative; display: inline-block; line-height: 0; outline: 1px solid var(--line);
+          max-width: 100%; align-self: flex-start; }
 a.frame img { display: block; image-rendering: pixelated; max-width: 100%; height: auto; background: var(--panel); }
 a.frame:hover { outline: 2px solid var(--accent); }
 .patchbox { position: absolute; border: 1px dashed #ffd400; box-shadow: 0 0 0 1px rgba(0,0,0,.55);
             pointer-events: none; }
-figcaption { font-size: .9rem; display: flex; flex-direction: column; }
+figcaption { font-size: .9rem; display: flex; flex-direction: column; overflow-wrap: anywhere; }
 figcaption .label { font-weight: 600; } figcaption .score { color: var(--muted); font-variant-numeric: tabular-nums; }
 .lightbox { display: none; position: fixed; inset: 0; z-index: 10; background: rgba(10,12,16,.93); color: #eee;
             padding: 1rem; flex-direction: column; align-items: center; justify-content: center; gap: .6rem; }
@@ -502,8 +581,15 @@ svg.chart { max-width: 100%; height: auto; display: block; font-size: 12px; }
 svg.chart .plotarea { fill: #fbfbfc; stroke: none; } svg.chart .axis { stroke: var(--fg); stroke-width: 1; }
 svg.chart .grid { stroke: #e4e6ea; stroke-width: 1; } svg.chart .tick, svg.chart .axislabel { fill: var(--muted); }
 svg.chart .legend { fill: var(--fg); } svg.chart .empty { fill: var(--muted); font-style: italic; }
-dl.settings { margin: .2rem 0; display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }
-dl.settings dt { font-weight: 600; } dl.settings dd { margin: 0; }
+dl.settings { margin: .2rem 0; display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr);
+               gap: .15rem 1rem; }
+dl.settings dt { font-weight: 600; overflow-wrap: anywhere; } dl.settings dd { margin: 0; overflow-wrap: anywhere; }
+details.settings > summary { cursor: pointer; font-size: 1.3rem; font-weight: 600; margin: 2.2rem 0 .6rem;
+       border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+.verdict { margin: .9rem 0 0; padding: .6rem .9rem; border-left: 5px solid var(--muted); background: var(--panel);
+           font-size: 1.05rem; font-weight: 600; max-width: 60rem; }
+.verdict.good { border-color: #2f9e44; background: #ebfbee; } .verdict.bad { border-color: var(--warn-line);
+           background: var(--warn-bg); color: var(--warn-fg); }
 dl.settings dd > dl.settings { padding-left: .8rem; border-left: 2px solid var(--line); }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; }
@@ -525,14 +611,15 @@ def write_report(out_dir: str | os.PathLike, *, title: str, tables: Sequence[Rep
                  crops: Sequence[ReportCrop] = (),
                  curves: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]] | None = None,
                  settings: Mapping | None = None, notes: Sequence[str] = (), overwrite: bool = False,
-                 zoom: int = 2, generated: _dt.datetime | None = None) -> Path:
+                 zoom: int = 2, generated: _dt.datetime | None = None, verdicts: Sequence[ReportVerdict] = ()) -> Path:
     """Write the report page ``out_dir/index.html`` (and its images under ``out_dir/images/``); return its path.
 
     `curves`: plot name -> series name -> (step, value) points (as :func:`read_jsonl_curves`
     returns), one chart per plot; non-finite values are skipped. `zoom`: the factor of the
     nearest-neighbour centre patch shown under each crop (0 or 1: none). `generated`: the
-    timestamp shown (default: now). Refuses to replace an existing page (FileExistsError) or
-    image unless `overwrite`; the page itself is written atomically.
+    timestamp shown (default: now). `verdicts`: plain-language lines shown first, under the title.
+    The settings are folded away (a ``<details>``). Refuses to replace an existing page
+    (FileExistsError) or image unless `overwrite`; the page itself is written atomically.
     """
     out_dir = Path(out_dir)
     index = out_dir / "index.html"
@@ -573,7 +660,8 @@ def write_report(out_dir: str | os.PathLike, *, title: str, tables: Sequence[Rep
         sections.append(f'<section id="curves"><h2>Training curves</h2>\n{charts}\n</section>')
     if settings:
         toc.append(("settings", "Settings"))
-        sections.append(f'<section id="settings"><h2>Settings</h2>\n{_render_value(settings)}\n</section>')
+        sections.append(f'<details class="settings" id="settings"><summary>Settings</summary>\n'
+                        f"{_render_value(settings)}\n</details>")
 
     nav = " ".join(f'<a href="#{anchor}">{_esc(label)}</a>' for anchor, label in toc)
     page = "\n".join([
@@ -592,6 +680,7 @@ def write_report(out_dir: str | os.PathLike, *, title: str, tables: Sequence[Rep
         f"<h1>{_esc(title)}</h1>",
         f'<p class="meta">Generated <time datetime="{_esc(stamp)}">{_esc(stamp)}</time> '
         f"by blur2blur {_esc(version)}</p>",
+        *(f'<p class="verdict {_esc(v.tone)}">{_esc(v.text)}</p>' for v in verdicts),
         f'<nav class="toc">{nav}</nav>' if nav else "",
         "</header>",
         *sections,
