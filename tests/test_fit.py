@@ -35,9 +35,24 @@ def test_fit_then_deblur_run(tmp_path):
     composed = load_checkpoint(run / "blur2blur.safetensors")
     assert composed.arch_name == "blur2blur" and composed.translator.arch_name == "b2b_translator"
 
+    page = (run / "report" / "index.html").read_text(encoding="utf-8")
+    for section in ('class="verdict', 'id="results"', "Signals", 'id="comparisons"', "y (the camera&#x27;s image)",
+                    "D&#x27;(G(y)) (Blur2Blur)", "K (S with the known blur)", 'id="curves"',
+                    "translator G: loss_d", "deblurrer D&#x27;: loss", "kernel extractor F: loss_pix",
+                    '<details class="settings"'):
+        assert section in page, section
+    assert len(list((run / "report" / "images").glob("*.png"))) >= 4 * 3 + 4
+
+    trained = {p: p.stat().st_mtime_ns for p in run.glob("*.safetensors")}
+    (run / "report" / "images" / "stale.png").write_bytes(b"")
     res = runner.invoke(app, ["fit", "--blurry", str(tmp_path / "B"), "--sharp", str(tmp_path / "S"),
                               "--known-pairs", str(tmp_path / "P"), "--out", str(run), *TINY])
     assert res.exit_code == 0 and "nothing to do" in res.output  # everything was done already
+    # ... but the report is made again, whole (the stale image is gone), and nothing is retrained.
+    assert {p: p.stat().st_mtime_ns for p in run.glob("*.safetensors")} == trained
+    assert not (run / "report" / "images" / "stale.png").exists()
+    assert (run / "report" / "index.html").read_text(encoding="utf-8").count('class="verdict') == 1
+    assert not [p for p in run.iterdir() if p.name.startswith(".report")]  # no temporary folder left
 
     res = runner.invoke(app, ["deblur", "--run", str(run), str(tmp_path / "B"), "--out", str(tmp_path / "D")])
     assert res.exit_code == 0, res.output

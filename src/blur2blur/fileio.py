@@ -37,6 +37,21 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
             tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder next to `path`; fill it in the block, and it replaces the folder
+    `path` (the old one, if any, is moved aside first and removed after). If the block raises, `path`
+    is left as it was."""
+    path = Path(path)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.old")
+    with atomic_path(path, suffix=".tmp") as tmp:
+        tmp.mkdir()
+        yield tmp
+        if path.exists():
+            os.replace(path, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
     """Write `data` to `path` atomically (flushed to disk first when `fsync`); returns `path`."""
     with atomic_path(path) as tmp, open(tmp, "xb") as f:
@@ -52,4 +67,4 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
 
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_folder", "atomic_path", "atomic_write_bytes", "atomic_write_text"]

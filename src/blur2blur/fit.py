@@ -12,6 +12,9 @@ an interrupted stage resumes from its own checkpoints):
 5. ``translator.safetensors`` - G, trained on B against K;
 6. ``blur2blur.safetensors`` - the composed model D'(G(x)), what ``blur2blur deblur --run`` uses.
 
+Then ``report/index.html``, the page that says whether the translator learned and shows what the
+model does (:mod:`blur2blur.report.fit`); a rerun rewrites it without retraining anything.
+
 ``config.yaml`` records the settings; a run folder made with other settings is refused
 (:func:`blur2blur.runs.check_settings`: only the stages' steps, device and progress bar may change).
 """
@@ -129,7 +132,8 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     runs.record_settings(run, cfg)
     final = run / runs.COMPOSED
     if final.exists():
-        _log(f"{final} exists: nothing to do")
+        _log(f"{final} exists: nothing to do but its report")
+        write_report_quietly(run, inputs, cfg)
         return final
     # Before hours of stages 1-4: bad images, a full disk, and the translator's reconstruction term's
     # weights (train.translator.require_content_weights: offline without them, refused) are found now.
@@ -179,7 +183,22 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
                                         "known_set": None if inputs.known_set is None else len(known),
                                         "config": to_dict(cfg)})
     _log(f"wrote {final}")
+    write_report_quietly(run, inputs, cfg)
     return final
 
 
-__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "stage_presets", "train_stage"]
+def write_report_quietly(run: Path, inputs: FitInputs, cfg: FitConfig) -> Path | None:
+    """Write (or rewrite) the run's ``report/index.html``; a failure is logged, never raised: the model
+    is what the fit delivers, and the page can be made again by rerunning ``fit``."""
+    from blur2blur.report.fit import write_fit_report
+
+    try:
+        page = write_fit_report(run, inputs, cfg)
+    except Exception as e:  # any failure: see the docstring
+        _log(f"the report was not written ({type(e).__name__}: {e}); the model is fine")
+        return None
+    _log(f"report: {page}")
+    return page
+
+
+__all__ = ["PRESETS", "FitConfig", "FitInputs", "run_fit", "stage_presets", "train_stage", "write_report_quietly"]

@@ -16,19 +16,24 @@ from blur2blur.evaluate import evaluate_stored
 from blur2blur.experiment.cameras import CameraData
 from blur2blur.experiment.config import ExperimentConfig
 from blur2blur.experiment.rows import FIT_ROWS, ROW_TABLE
-from blur2blur.train.translator import CHANCE_ACCURACY
+from blur2blur.train.translator import CHANCE_ACCURACY, IDENTITY_DRIFT_DB
 
 MIN_KNOWN_GAIN_DB = 2.0   # below this D' leaves no headroom: the comparison is not meaningful
 
 
-def translator_signals(fit_run: Path) -> dict[str, float]:
-    """The translator's held-out signals stored in its checkpoint (d_acc_b_vs_k, d_acc_heldout, drift_psnr)."""
+def checkpoint_heldout(path: Path) -> dict[str, float]:
+    """The held-out evaluation a trained network's checkpoint records (``blur2blur.train.loop.train_and_save``);
+    empty when the file is missing or not one of ours (official weights record none)."""
     from blur2blur.models.checkpoint import read_state_dict
 
-    path = fit_run / runs.TRANSLATOR
     if not path.exists():
         return {}
     return dict(read_state_dict(path)[1].get("header", {}).get("info", {}).get("heldout") or {})
+
+
+def translator_signals(fit_run: Path) -> dict[str, float]:
+    """The translator's held-out signals stored in its checkpoint (d_acc_b_vs_k, d_acc_heldout, drift_psnr)."""
+    return checkpoint_heldout(fit_run / runs.TRANSLATOR)
 
 
 def known_set_sources(fit_run: Path, sharp: list[Path]) -> list[tuple[Path, Path]]:
@@ -122,6 +127,42 @@ def _fit_warnings(where: str, sig: dict, known_gain: float, extractor_k: bool) -
     return notes
 
 
+def translator_verdict(signals: dict) -> tuple[str, str]:
+    """``(tone, sentence)``: whether a fit's translator learned, in plain words, from its held-out signals
+    (``d_acc_b_vs_k``, ``drift_psnr``, and when known ``d_acc_heldout``, ``d_acc_same_scene``,
+    ``deblurrer_gain_on_k`` with ``deblurrer_gain_own``). `tone`: "good", "bad" or "unsure". The fit's
+    report and the experiment's say the same thing through this one function."""
+    acc, drift, fooled, same = (signals.get(k) for k in ("d_acc_b_vs_k", "drift_psnr", "d_acc_heldout",
+                                                          "d_acc_same_scene"))
+    if acc is None or drift is None:
+        return "unsure", ("No verdict: the translator's held-out signals are missing (it did not finish, or was "
+                          "trained without held-out images), so whether it learned is unknown.")
+    if acc < CHANCE_ACCURACY:
+        tone, text = "bad", (f"The translator did not learn: its discriminator told the known blur K from the "
+                             f"camera's blur only {100 * acc:.0f}% of the time on held-out crops (50% is guessing), "
+                             "so G had nothing to aim at and D'(G(y)) is no better than D'(y).")
+    elif same is not None and same < CHANCE_ACCURACY:
+        tone, text = "bad", (f"The translator did not learn the blur: its discriminator tells K from B "
+                             f"({100 * acc:.0f}%) but not from the camera's blur of the same scenes "
+                             f"({100 * same:.0f}%), so it goes by scene content and G learns a content or colour "
+                             "shift. S and B need more scenes.")
+    elif drift >= IDENTITY_DRIFT_DB:
+        tone, text = "bad", (f"The translator did not learn: G still returns its input (PSNR(G(y), y) "
+                             f"{drift:.0f} dB), although its discriminator tells K from the camera's blur "
+                             f"({100 * acc:.0f}%); D'(G(y)) is just D'(y).")
+    else:
+        after = f", after which it tells G(y) from K {100 * fooled:.0f}% of the time" if fooled is not None else ""
+        tone, text = "good", (f"The translator learned: its discriminator tells K from the camera's blur "
+                              f"({100 * acc:.0f}% on held-out crops) and G changes the images (PSNR(G(y), y) "
+                              f"{drift:.1f} dB){after}.")
+    on_k, own = signals.get("deblurrer_gain_on_k"), signals.get("deblurrer_gain_own")
+    if on_k is not None and own is not None and on_k < own / 2:
+        tone = "bad"
+        text += (f" But D' gains {on_k:+.2f} dB on K against {own:+.2f} dB on its own blur: K does not carry the "
+                 "known blur, so translating into K cannot help D' (the kernel extractor is the weak link).")
+    return tone, text
+
+
 def warnings_for(results: dict) -> list[str]:
     """The notes on a whole ``results`` dict: D' headroom, each fit's checks, too few test samples."""
     notes = []
@@ -140,5 +181,5 @@ def warnings_for(results: dict) -> list[str]:
     return notes
 
 
-__all__ = ["CHANCE_ACCURACY", "MIN_KNOWN_GAIN_DB", "fit_signals", "known_set_sources", "same_scene_accuracy",
-           "translator_signals", "warnings_for"]
+__all__ = ["CHANCE_ACCURACY", "MIN_KNOWN_GAIN_DB", "checkpoint_heldout", "fit_signals", "known_set_sources",
+           "same_scene_accuracy", "translator_signals", "translator_verdict", "warnings_for"]

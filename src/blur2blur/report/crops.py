@@ -57,4 +57,15 @@ def enlarged(image: torch.Tensor, min_side: int = MIN_SHOWN) -> torch.Tensor:
     return image.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
 
 
-__all__ = ["MIN_SHOWN", "cut", "detail_windows", "enlarged", "gradient_energy"]
+def shrunk(image: torch.Tensor, longest: int) -> torch.Tensor:
+    """`image` (c, h, w) scaled down (area average) so that its longer side is at most `longest`; a
+    thumbnail of a whole image. Unchanged when it is already that small."""
+    h, w = image.shape[-2:]
+    scale = longest / max(h, w)
+    if scale >= 1:
+        return image
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return torch.nn.functional.interpolate(image[None], size=size, mode="area")[0]
+
+
+__all__ = ["MIN_SHOWN", "cut", "detail_windows", "enlarged", "gradient_energy", "shrunk"]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from blur2blur.data.images import read_image
+from blur2blur.report.crops import shrunk
 from blur2blur.report.html import ReportCrop, ReportTable, write_report
 
 _SHEET_FRAMES = 12       # frames per contact sheet
@@ -72,13 +72,7 @@ def score_histogram(scores: list[float], sides: list[str | None], threshold: flo
 
 
 def _thumbnail(path: Path) -> torch.Tensor:
-    img = read_image(path)[0]
-    h, w = img.shape[-2:]
-    scale = _THUMB / max(h, w)
-    if scale >= 1:
-        return img
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(img[None], size=size, mode="area")[0]
+    return shrunk(read_image(path)[0], _THUMB)
 
 
 def contact_sheet(frames: list[dict], side: str, out: Path) -> ReportCrop | None:

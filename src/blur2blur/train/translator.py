@@ -39,6 +39,9 @@ from blur2blur.train.schedules import constant_then_linear
 
 # Held-out K-vs-B accuracy below this after the warm-up: the discriminator is (near) chance.
 CHANCE_ACCURACY = 0.6
+# Held-out PSNR(G(y), y) at or above this (dB): G changes its input by less than a grey level on
+# average, i.e. it still is the identity it started as (rungs that stayed put logged 55-100 dB).
+IDENTITY_DRIFT_DB = 50.0
 
 
 @dataclass
@@ -272,5 +275,5 @@ class TranslatorTrainer(Trainer):
         return self._last
 
 
-__all__ = ["TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy", "drift_psnr", "init_identity",
-           "input_scales", "load_discriminator", "require_content_weights"]
+__all__ = ["CHANCE_ACCURACY", "IDENTITY_DRIFT_DB", "TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy",
+           "drift_psnr", "init_identity", "input_scales", "load_discriminator", "require_content_weights"]
