@@ -50,7 +50,9 @@ def logged_quantities(log: Path) -> list[str]:
             if not isinstance(record, dict):
                 continue
             for k, v in record.items():
-                if k not in ("step", "time", "kind") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                # "pairs": how many pairs an evaluation used, a count, not a curve
+                if k not in ("step", "time", "kind", "pairs") and isinstance(v, (int, float)) \
+                        and not isinstance(v, bool):
                     keys[f"{record.get('kind', 'train')}/{k}"] = None
     return list(keys)
 

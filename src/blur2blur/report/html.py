@@ -240,7 +240,7 @@ class _Tile:
     title: str
 
 
-def _display_scale(h: int, w: int, target: int = 192) -> int:
+def _display_scale(h: int, w: int, target: int = 256) -> int:
     """Integer upscaling for showing small crops (pixelated) at a readable size; never downscale."""
     return max(1, target // max(h, w))
 
@@ -548,6 +548,7 @@ ul.notes li.warning { list-style: none; margin-left: -1.2rem; padding: .5rem .8r
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .75rem; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 thead th { border-bottom: 2px solid var(--fg); font-weight: 600; }
+td:not(.num) { white-space: normal; min-width: 6rem; }  /* words wrap, numbers never: the table fits the page */
 thead th { white-space: normal; vertical-align: bottom; max-width: 10rem; }  /* headers wrap: wide tables fit */
 tbody th { font-weight: 500; }
 .num { text-align: right; } td.best { background: #eef4ff; }
@@ -577,6 +578,8 @@ figcaption .label { font-weight: 600; } figcaption .score { color: var(--muted);
 a.lb-img { display: block; line-height: 0; }
 a.lb-img img { width: 94vw; height: 78vh; object-fit: contain; image-rendering: pixelated; }
 .lb-nav { display: flex; gap: 2rem; font-size: 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 520px), 1fr)); gap: 0 2rem; }
+section.curve { min-width: 0; }
 svg.chart { max-width: 100%; height: auto; display: block; font-size: 12px; }
 svg.chart .plotarea { fill: #fbfbfc; stroke: none; } svg.chart .axis { stroke: var(--fg); stroke-width: 1; }
 svg.chart .grid { stroke: #e4e6ea; stroke-width: 1; } svg.chart .tick, svg.chart .axislabel { fill: var(--muted); }
@@ -657,7 +660,8 @@ def write_report(out_dir: str | os.PathLike, *, title: str, tables: Sequence[Rep
         toc.append(("curves", "Training curves"))
         charts = "\n".join(f'<section class="curve"><h3>{_esc(name)}</h3>\n{_render_chart(name, series, i)}</section>'
                            for i, (name, series) in enumerate(curves.items()))
-        sections.append(f'<section id="curves"><h2>Training curves</h2>\n{charts}\n</section>')
+        sections.append(f'<section id="curves"><h2>Training curves</h2>\n<div class="charts">{charts}</div>\n'
+                        "</section>")
     if settings:
         toc.append(("settings", "Settings"))
         sections.append(f'<details class="settings" id="settings"><summary>Settings</summary>\n'
