@@ -161,3 +161,31 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     assert again == {k: v for k, v in cam["rows"].items() if k != "dualgan"}
     res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), *fewer, "--set", "eval.crop=32"])
     assert res.exit_code == 2 and "other settings (eval.crop)" in res.output
+
+
+def test_report_page_verdict_blurry_best_charts_and_folded_settings(tmp_path):
+    """The experiment's page on made-up results: a verdict per camera at the top, a best PSNR on the blurry
+    input explained, one chart per logged quantity, the settings folded away."""
+    from blur2blur.experiment.report import experiment_verdicts, write_experiment_report
+
+    inputs = [24.0, 25.0, 26.0]
+    rows = _result({"blurry": inputs, "direct": [23.0, 24.0, 25.0], "blur2blur": [22.5, 23.0, 25.5]}, inputs)
+    cam = {"rows": rows, "signals": {"d_acc_b_vs_k": 0.52, "drift_psnr": 100.0}, "ablation": {},
+           "sizes": {"B": 3, "S": 3}, "models": {}}
+    known = {"summary": {"gain_over_input": 3.0, "psnr": 27.0, "psnr_input": 24.0, "ssim": 0.8, "ssim_input": 0.7,
+                         "samples": 3}}
+    results = {"name": "made up", "known": known, "cameras": {"cam": cam}, "notes": []}
+    (verdict,) = experiment_verdicts(results)
+    assert verdict.tone == "bad" and verdict.text.startswith("cam: Blur2Blur does not beat D' direct (-0.33 dB")
+    assert "did not learn" in verdict.text
+    log = tmp_path / "cameras" / "cam" / "fit" / "translator-run" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("\n".join(json.dumps({"step": s, "kind": "train", "time": 0, "loss_d": 1.4, "loss_rec": 0.01,
+                                         "loss_g_adv": 0.7 + s / 1000}) for s in (10, 20, 30)) + "\n")
+    page = write_experiment_report(ExperimentConfig(), results, tmp_path, {"cam": []}).read_text(encoding="utf-8")
+    html.parser.HTMLParser().feed(page)
+    assert page.index('<p class="verdict bad">cam: Blur2Blur does not beat') < page.index('id="results"')
+    assert "The best PSNR is the blurry input&#x27;s own" in page
+    for quantity in ("loss_d", "loss_rec", "loss_g_adv"):
+        assert f'aria-label="cam: translator: {quantity}"' in page
+    assert '<details class="settings" id="settings">' in page

@@ -1,25 +1,31 @@
-"""The experiment's HTML report: the tables, side-by-side crops of every row, training curves, settings."""
+"""The experiment's HTML report: a verdict per camera, the tables, side-by-side crops of every row,
+training curves, settings."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
 from blur2blur.data.pairs import BlurPair
-from blur2blur.evaluate import evaluation_samples
 from blur2blur.experiment.cameras import camera_data
+from blur2blur.experiment.checks import MIN_KNOWN_GAIN_DB, translator_verdict
 from blur2blur.experiment.config import ExperimentConfig
 from blur2blur.experiment.rows import FIT_ROWS, ROW_TABLE
 from blur2blur.experiment.tables import gap_closed, signed, summary_table
 
+CONTEXT = 32  # pixels around a crop the models also see, so its borders are restored as in a whole image
+
 
 @torch.no_grad()
 def _crops(cfg: ExperimentConfig, results: dict, out: Path, test_pairs: dict[str, list[BlurPair]]) -> list:
+    """For each of the first test pairs of each camera, its most detailed window of the sharp image
+    (at least 128 px) through every row, the sharp reference first, each scored against it."""
+    from blur2blur.data.pairs import load_pair
     from blur2blur.inference import restore
     from blur2blur.metrics import psnr
     from blur2blur.report import ReportCrop
+    from blur2blur.report.crops import MIN_SHOWN, detail_windows
 
     crops = []
     for name, cam in results["cameras"].items():
@@ -27,19 +33,52 @@ def _crops(cfg: ExperimentConfig, results: dict, out: Path, test_pairs: dict[str
         if name not in test_pairs:
             spec = next(c for c in cfg.cameras if c.name == name)
             test_pairs[name] = camera_data(cfg, spec, out / "cameras" / name, cfg.ratio).test_pairs
-        ecfg = dataclasses.replace(cfg.eval, crops_per_image=1)
-        for i, sample in enumerate(evaluation_samples(test_pairs[name], ecfg)):
-            if i >= cfg.report_crops:
-                break
-            images = {"blurry": sample.blurry}
+        for pair in test_pairs[name][:cfg.report_crops]:
+            blurry, sharp = load_pair(pair)
+            top, left, side = detail_windows(sharp, max(MIN_SHOWN, cfg.eval.crop or 0), 1)[0]
+            h, w = sharp.shape[-2:]
+            t0, l0 = max(0, top - CONTEXT), max(0, left - CONTEXT)
+            context = blurry[:, t0:min(h, top + side + CONTEXT), l0:min(w, left + side + CONTEXT)][None]
+
+            def window(x: torch.Tensor, t0: int = t0, l0: int = l0, top: int = top, left: int = left,
+                       side: int = side) -> torch.Tensor:
+                return x[..., top - t0:top - t0 + side, left - l0:left - l0 + side]
+
+            images = {"sharp (reference)": sharp[:, top:top + side, left:left + side],
+                      "blurry input": window(context[0])}
             for row, model in models.items():
                 if row == "blur2blur":
-                    images["G(y)"] = model.translate(sample.blurry[None])[0]
-                images[ROW_TABLE[row].title] = restore(model, sample.blurry[None])[0]
-            images["sharp"] = sample.sharp
-            scores = {k: f"{psnr(v, sample.sharp):.2f} dB" for k, v in images.items() if k != "sharp"}
-            crops.append(ReportCrop(f"{name} / {sample.name}", images, scores))
+                    images["G(y)"] = window(restore(model.translator, context)[0])  # padded to its size rule
+                images[ROW_TABLE[row].title] = window(restore(model, context)[0])
+            ref = images["sharp (reference)"]
+            scores = {k: f"{psnr(v, ref):.2f} dB" for k, v in images.items() if k != "sharp (reference)"}
+            crops.append(ReportCrop(f"{name} / {Path(pair.blurry).stem}: the most detailed {side}-px window",
+                                    images, scores))
     return crops
+
+
+def experiment_verdicts(results: dict) -> list:
+    """One plain-language line per camera (did Blur2Blur beat D' direct, and did its translator learn), after
+    a line on D's headroom when it has too little."""
+    from blur2blur.report import ReportVerdict
+
+    verdicts = []
+    known_gain = results["known"]["summary"]["gain_over_input"]
+    if known_gain < MIN_KNOWN_GAIN_DB:
+        verdicts.append(ReportVerdict(f"No comparison here means much: D' gains only {known_gain:+.2f} dB on its "
+                                      "own known blur, too little headroom for any method to show.", "bad"))
+    for name, cam in results["cameras"].items():
+        line = next((x for x in summary_table(cam) if x["row"] == "blur2blur"), None)
+        if line is None or "d_psnr" not in line:
+            verdicts.append(ReportVerdict(f"{name}: no Blur2Blur result against D' direct to judge.", "unsure"))
+            continue
+        tone, why = translator_verdict({**(cam.get("signals") or {}), "deblurrer_gain_own": known_gain})
+        better = line["d_psnr"] > 0 and line["improved"] > 0.5
+        text = (f"{name}: Blur2Blur {'beats' if better else 'does not beat'} D' direct "
+                f"({signed(line['d_psnr'])} dB, {100 * line['improved']:.0f}% of test samples better). {why}")
+        verdicts.append(ReportVerdict(text, "good" if better and tone == "good" else
+                                      "bad" if not better or tone == "bad" else "unsure"))
+    return verdicts
 
 
 def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path,
@@ -49,12 +88,13 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path,
     `test_pairs`: each camera's test pairs, as the run found them (missing ones are found again).
     """
     from blur2blur.config import to_dict
-    from blur2blur.report import ReportTable, read_jsonl_curves, write_report
+    from blur2blur.report import ReportTable, write_report
+    from blur2blur.report.fit import log_charts
 
     k = results["known"]["summary"]
     tables = [ReportTable("Known camera: D' on its own held-out blur", ["input", "PSNR", "SSIM", "samples"],
                           [["blurry", k["psnr_input"], k["ssim_input"], k["samples"]],
-                           ["D'", k["psnr"], k["ssim"], k["samples"]]], highlight="PSNR")]
+                           ["D'", k["psnr"], k["ssim"], k["samples"]]], highlight="PSNR", baseline="blurry")]
     curves = {}
     for name, cam in results["cameras"].items():
         rows = []
@@ -74,20 +114,19 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path,
                                   f"{cam['rows'][next(iter(cam['rows']))]['summary']['samples']} test samples)",
                                   ["method", "PSNR", "SSIM", "ΔPSNR vs direct", "improved vs direct",
                                    "D acc K vs B (held-out)", "D acc K vs B, same scenes"], rows, note=note,
-                                  highlight="PSNR"))
+                                  highlight="PSNR", baseline=ROW_TABLE["blurry"].title))
         if cam["ablation"]:
             tables.append(ReportTable(f"Camera {name}: B:S ratio ablation", ["B : S", "PSNR", "SSIM", "D acc K vs B"],
                                       [[f"{r} : {1 - float(r):.2f}", a["summary"]["psnr"], a["summary"]["ssim"],
                                         a["signals"].get("d_acc_b_vs_k")] for r, a in cam["ablation"].items()],
                                       highlight="PSNR"))
         log = out / "cameras" / name / "fit" / "translator-run" / "log.jsonl"
-        if log.exists():
-            curves[f"{name}: translator losses"] = read_jsonl_curves(log, ["loss_d", "loss_g_adv", "loss_rec"])
-            curves[f"{name}: discriminator accuracy (training batches)"] = read_jsonl_curves(log, ["d_acc"])
-            curves[f"{name}: drift PSNR(G(y), y)"] = read_jsonl_curves(log, ["drift_psnr"])
+        if log.exists():  # one chart per quantity: the losses' scales differ by orders of magnitude
+            curves.update(log_charts(log, f"{name}: translator"))
     crops = _crops(cfg, results, out, dict(test_pairs or {}))
     return write_report(out / "report", title=results["name"], tables=tables, crops=crops,
-                        curves=curves, settings=to_dict(cfg), notes=results["notes"], overwrite=True)
+                        curves=curves, settings=to_dict(cfg), notes=results["notes"], overwrite=True,
+                        verdicts=experiment_verdicts(results))
 
 
-__all__ = ["write_experiment_report"]
+__all__ = ["experiment_verdicts", "write_experiment_report"]

@@ -67,8 +67,19 @@ def last_heldout_signals(log: Path) -> dict[str, float]:
     return {k: curves[f"eval/{k}"][-1][1] for k in keys if curves[f"eval/{k}"]}
 
 
+def log_charts(log: Path, title: str) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """One chart per quantity of a training log, each titled ``"<title>: <quantity>"``: losses of
+    different scales never share an axis."""
+    curves = {}
+    for key in logged_quantities(log):
+        kind, name = key.split("/", 1)
+        label = name if kind == "train" else f"{name} (held-out)"
+        curves[f"{title}: {label}"] = {label: read_jsonl_curves(log, [key])[key]}
+    return curves
+
+
 def stage_curves(run: Path, notes: list[str]) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """One chart per quantity of every stage trained in `run` (losses of different scales never share an axis)."""
+    """:func:`log_charts` of every stage trained in `run`; a note for each that was not."""
     curves = {}
     for stage, title in STAGES:
         log = run / f"{stage}-run" / "log.jsonl"
@@ -76,10 +87,7 @@ def stage_curves(run: Path, notes: list[str]) -> dict[str, dict[str, list[tuple[
             notes.append(f"No training curves of the {title}: it was not trained in this run folder "
                          f"({log.relative_to(run)} is missing), e.g. given as a file.")
             continue
-        for key in logged_quantities(log):
-            kind, name = key.split("/", 1)
-            label = name if kind == "train" else f"{name} (held-out)"
-            curves[f"{title}: {label}"] = {label: read_jsonl_curves(log, [key])[key]}
+        curves.update(log_charts(log, title))
     return curves
 
 
@@ -253,5 +261,5 @@ def write_fit_report(run_dir: str | os.PathLike, inputs, cfg) -> Path:
 
 
 __all__ = ["REPORT", "camera_crops", "deblurrer_gain_on_known_set", "known_set_crops", "last_heldout_signals",
-           "logged_quantities",
+           "log_charts", "logged_quantities",
            "signals_table", "stage_curves", "write_fit_report"]
