@@ -548,7 +548,8 @@ ul.notes li.warning { list-style: none; margin-left: -1.2rem; padding: .5rem .8r
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .75rem; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 thead th { border-bottom: 2px solid var(--fg); font-weight: 600; }
-td:not(.num) { white-space: normal; min-width: 6rem; }  /* words wrap, numbers never: the table fits the page */
+/* Words wrap, numbers never: a table fits a 900-px page. */
+td:not(.num) { white-space: normal; } tbody th { white-space: normal; min-width: 8rem; }
 thead th { white-space: normal; vertical-align: bottom; max-width: 10rem; }  /* headers wrap: wide tables fit */
 tbody th { font-weight: 500; }
 .num { text-align: right; } td.best { background: #eef4ff; }
