@@ -47,7 +47,7 @@ from blur2blur.data.pairs import find_pairs
 from blur2blur.evaluate import EvalConfig, evaluate_stored, paired_difference
 from blur2blur.fileio import atomic_write_text
 from blur2blur.train.loop import list_checkpoints, setup_runtime, train_and_save
-from blur2blur.train.translator import CHANCE_ACCURACY
+from blur2blur.train.translator import CHANCE_ACCURACY, IDENTITY_DRIFT_DB
 
 MOTION = ("exposure", "subframes", "trajectory_steps", "momentum", "acceleration", "translation",
           "translation_units", "rotation", "rotation_centre")
@@ -60,10 +60,12 @@ CAMERAS = {
     "look": dataclasses.replace(KNOWN, name="look", **_LOOK),      # the known blur; other tone, noise, JPEG
     "shape": dataclasses.replace(KNOWN, name="shape", **_SHAPE),   # curved, rotating shake; the known look
     "both": dataclasses.replace(KNOWN, name="both", **_SHAPE, **_LOOK),
+    # Strobed: three sharp copies per exposure instead of a smear (a camera under flickering LED light,
+    # or frame averaging of a slow video): the known blur's path and look, another kernel shape.
+    "ghost": dataclasses.replace(KNOWN, name="ghost", subframes=3),
 }
 RUNGS = {"a": "K = the camera's sharp images S", "b": "K = known blur on B's scenes",
          "c": "K = known blur on S's scenes", "d": "K = the kernel extractor's"}
-IDENTITY_DRIFT_DB = 60.0   # drift PSNR(G(y), y) above this: G is still the identity
 
 
 def log(msg: str) -> None:
@@ -196,8 +198,8 @@ def translator_config(args):
     return dataclasses.replace(
         tr, perceptual=args.content, lambda_rec=args.lambda_rec, content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
-        lambda_grad=args.lambda_grad, d_lr=args.d_lr, curriculum=False, hold_steps=steps // 2,
-        decay_steps=steps - steps // 2,
+        lambda_grad=args.lambda_grad, d_lr=args.d_lr, disc_scales=args.disc_scales, curriculum=False,
+        hold_steps=steps // 2, decay_steps=steps - steps // 2,
         loop=dataclasses.replace(tr.loop, steps=steps, seed=args.seed, checkpoint_every=args.eval_every,
                                  eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
                                  log_every=10))
@@ -372,6 +374,7 @@ def main(argv=None) -> None:
     p.add_argument("--eps", type=float, default=0.002)
     p.add_argument("--high-weight", type=float, default=0.2)
     p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
+    p.add_argument("--disc-scales", type=int, default=3, choices=[1, 2, 3], help="G's scales D judges, finest first")
     p.add_argument("--deblurrer-steps", type=int, default=0,
                    help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is)")
     p.add_argument("--upper-steps", type=int, default=1000)

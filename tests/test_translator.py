@@ -74,6 +74,22 @@ def test_warmup_trains_d_only_then_both(sets, tmp_path):
     assert changed
 
 
+@pytest.mark.parametrize("disc_scales, sides", [(3, [24, 48, 96]), (1, [96])])
+def test_d_judges_only_the_finest_disc_scales(sets, tmp_path, disc_scales, sides):
+    """D's loss, its gradient penalty, G's adversarial term and the held-out accuracy all see the same scales;
+    G's content term still sees every scale (it changes G's coarse outputs either way)."""
+    b, k = sets
+    cfg = tiny(2, d_warmup=1, disc_scales=disc_scales)
+    rt = setup_runtime(cfg.loop)
+    torch.manual_seed(0)
+    tr = TranslatorTrainer(cfg, b[:4], k[:4], rt, val_blurry=b[4:], val_known=k[4:])
+    seen = []
+    tr.discriminator.register_forward_pre_hook(lambda _m, args: seen.append([x.shape[-1] for x in args[0]]))
+    result = train(tr, rt, cfg.loop, tmp_path)
+    assert seen and all(s == sides for s in seen), seen
+    assert 0 <= result.eval["d_acc_b_vs_k"] <= 1
+
+
 def test_resume_is_exact_for_both_networks(sets, tmp_path):
     b, k = sets
     rt = setup_runtime(tiny(1).loop)
