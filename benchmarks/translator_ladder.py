@@ -17,7 +17,9 @@ The known camera: straight, uniform motion blur in linear light (gamma 2.2, no n
 bundled sample deblurrer (a small NAFNet trained on straight motion blur), or, with
 ``--deblurrer-steps N``, that network fine-tuned N steps on the known camera's pairs (the bundled
 demo's known-camera photos, its 6 known test scenes held out: the known camera's test set). The unknown cameras
-(camera_sim configs below) differ from it in look only, in blur shape only, or in both. Their
+(camera_sim configs below) differ from it in look only, in blur shape only (`shape`: curved, rotating shake;
+`ghost`: strobed, three sharp copies per exposure), or in both. K carries the camera's look (it is made from
+the camera's own images), so for `look` rungs b and c D has nothing to tell apart by design. Their
 scenes come from the photographs given with ``--photos`` (downscaled, split by whole photo into
 test, B and S; photos that share a name with a bundled known-camera photo are left out, since
 D' has seen them). Everything lands in ``--out`` and is skipped when present, so the script
