@@ -66,6 +66,9 @@ CAMERAS = {
     # or frame averaging of a slow video): the known blur's path and look, another kernel shape.
     "ghost": dataclasses.replace(KNOWN, name="ghost", subframes=3),
 }
+# Differences of D'(G(y)) from D' direct smaller than this are not read as a gain or a loss (issue 13 allows
+# G to cost at most 0.1 dB; a +0.07 dB run had 53% of its crops improved: a coin toss).
+NOISE_DB = 0.1
 RUNGS = {"a": "K = the camera's sharp images S", "b": "K = known blur on B's scenes",
          "c": "K = known blur on S's scenes", "d": "K = the kernel extractor's"}
 
@@ -335,8 +338,8 @@ def report(args) -> dict:
             acc = max((p["d_acc_b_vs_k"] or 0) for p in points)
             verdict = ("failed: D at chance, G had no target" if acc < CHANCE_ACCURACY else
                        "failed: G stayed at the identity" if last["drift_test"] > IDENTITY_DRIFT_DB else
-                       "failed: G moved but D' does worse on it" if last["d_psnr"] < -0.01 else
-                       "no gain" if not last["gap_closed"] or last["gap_closed"] <= 0 else "learned")
+                       "failed: G moved but D' does worse on it" if last["d_psnr"] <= -NOISE_DB else
+                       f"no gain beyond {NOISE_DB} dB" if last["d_psnr"] < NOISE_DB else "learned")
             # D' must gain on K about what it gains on its own blur, or translating into K cannot help it.
             on_k = (evaluated(cam_dir / "eval" / f"deblurrer-on-K-{rung}.json", d_prime, data["K_pairs"][rung])
                     ["summary"]["gain_over_input"] if rung in data["K_pairs"] else None)
