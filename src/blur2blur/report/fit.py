@@ -16,7 +16,6 @@ building the page never raises into the fit that asked for it (see :func:`write_
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 import torch
 
 from blur2blur import runs
-from blur2blur.report.html import ReportCrop, ReportTable, ReportVerdict, read_jsonl_curves, write_report
+from blur2blur.report.html import ReportCrop, ReportTable, ReportVerdict, log_records, read_jsonl_curves, write_report
 
 REPORT = "report"          # the report's folder in a run folder
 CAMERA_IMAGES = 2          # images of B shown
@@ -41,19 +40,11 @@ STAGES = (("extractor", "kernel extractor F"), ("deblurrer", "deblurrer D'"), ("
 def logged_quantities(log: Path) -> list[str]:
     """Every numeric quantity of a training log as ``"<kind>/<name>"`` (train, eval), in first-seen order."""
     keys: dict[str, None] = {}
-    with open(log, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            for k, v in record.items():
-                # "pairs": how many pairs an evaluation used, a count, not a curve
-                if k not in ("step", "time", "kind", "pairs") and isinstance(v, (int, float)) \
-                        and not isinstance(v, bool):
-                    keys[f"{record.get('kind', 'train')}/{k}"] = None
+    for record in log_records(log):
+        for k, v in record.items():
+            # "pairs": how many pairs an evaluation used, a count, not a curve
+            if k not in ("step", "time", "kind", "pairs") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                keys[f"{record.get('kind', 'train')}/{k}"] = None
     return list(keys)
 
 

@@ -706,6 +706,19 @@ def write_report(out_dir: str | os.PathLike, *, title: str, tables: Sequence[Rep
 # ----------------------------------------------------------------------------- training logs
 
 
+def log_records(path: str | os.PathLike):
+    """The JSON objects of a JSONL training log, one per line, in order; blank lines, broken lines (an
+    interrupted write) and lines that are not objects are skipped."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
 def read_jsonl_curves(path: str | os.PathLike, keys: Sequence[str], *,
                       kind: str | None = None) -> dict[str, list[tuple[int, float]]]:
     """(step, value) series of `keys` from a JSON-lines training log, for :func:`write_report`'s `curves`.
@@ -723,30 +736,20 @@ def read_jsonl_curves(path: str | os.PathLike, keys: Sequence[str], *,
         path = path / LOG_NAME
     keys = list(keys)
     found: dict[str, dict[int, float]] = {k: {} for k in keys}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
+    for record in log_records(path):
+        step = record.get("step")
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) \
+                or step != int(step):
+            continue
+        rkind = record.get("kind")
+        for key in keys:
+            if key in record and (kind is None or rkind == kind):
+                value = record[key]
+            elif "/" in key and key.split("/", 1)[0] == rkind and key.split("/", 1)[1] in record:
+                value = record[key.split("/", 1)[1]]
+            else:
                 continue
-            try:
-                record = json.loads(line)
-            except ValueError:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            if not isinstance(record, dict):
-                continue
-            step = record.get("step")
-            if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) \
-                    or step != int(step):
-                continue
-            rkind = record.get("kind")
-            for key in keys:
-                if key in record and (kind is None or rkind == kind):
-                    value = record[key]
-                elif "/" in key and key.split("/", 1)[0] == rkind and key.split("/", 1)[1] in record:
-                    value = record[key.split("/", 1)[1]]
-                else:
-                    continue
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    continue
-                found[key][int(step)] = float(value)
+            found[key][int(step)] = float(value)
     return {k: sorted(v.items()) for k, v in found.items()}
