@@ -200,8 +200,12 @@ def translator_config(args):
 
     tr = tiny_config().translator
     steps = args.steps
+    arch_args = dict(tr.arch_args)
+    if args.arch == "b2b_filter_translator":
+        arch_args["kernel_size"] = args.kernel_size
     return dataclasses.replace(
-        tr, perceptual=args.content, lambda_rec=args.lambda_rec, content_sigma=args.sigma, content_eps=args.eps,
+        tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
+        content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
         lambda_grad=args.lambda_grad, d_lr=args.d_lr, disc_scales=args.disc_scales, curriculum=False,
         hold_steps=steps // 2, decay_steps=steps - steps // 2,
@@ -380,6 +384,9 @@ def main(argv=None) -> None:
     p.add_argument("--high-weight", type=float, default=0.2)
     p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
     p.add_argument("--disc-scales", type=int, default=3, choices=[1, 2, 3], help="G's scales D judges, finest first")
+    p.add_argument("--arch", default="b2b_translator", choices=["b2b_translator", "b2b_filter_translator"],
+                   help="G: the paper's (pixels out) or one that predicts a blur filter per pixel")
+    p.add_argument("--kernel-size", type=int, default=9, help="the filter translator's filter size (odd)")
     p.add_argument("--deblurrer-steps", type=int, default=0,
                    help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is)")
     p.add_argument("--upper-steps", type=int, default=1000)

@@ -42,6 +42,7 @@ def tiny(steps: int, **kw) -> TranslatorConfig:
 
 
 @pytest.mark.parametrize("arch, args", [("b2b_translator", {"num_res": 1, "base_channel": 8}),
+                                        ("b2b_filter_translator", {"num_res": 1, "base_channel": 8, "kernel_size": 3}),
                                         ("unet_translator", {"ngf": 8}),
                                         ("nafnet_translator", {"width": 8, "enc_blk_nums": [1, 1, 1, 1],
                                                                "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]})])

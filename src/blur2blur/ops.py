@@ -71,3 +71,27 @@ def convolve_per_image(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
         # Circular convolution; its last H x W samples are the un-wrapped ("valid") ones.
         y = torch.fft.irfft2(prod, s=size)[:, k - 1:, k - 1:].to(x.dtype)
     return y.reshape(b, c, h, w)
+
+
+def filter_per_pixel(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Filter every pixel of ``x`` (B, C, H, W) with its own K x K kernel: ``weights`` (B, K*K, H, W).
+
+    ``out[b, c, i, j] = sum_t weights[b, t, i, j] * x[b, c, i + dy_t, j + dx_t]``, the offsets
+    ``(dy_t, dx_t)`` running row by row over ``[-K//2, K//2]^2`` (a correlation); the same kernel for
+    every channel, reflected borders (replicated for images smaller than the radius). Written as a
+    loop over the K*K shifts rather than ``F.unfold``: the same sums with C*H*W memory instead of
+    C*K*K*H*W (a 720p frame with K = 9 would need 0.9 GB unfolded).
+    """
+    b, c, h, w = x.shape
+    taps = weights.shape[1]
+    k = int(round(taps ** 0.5))
+    if k * k != taps or k % 2 == 0 or weights.shape[0] != b or weights.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"need (B, K*K, H, W) weights with K odd for {tuple(x.shape)}, got {tuple(weights.shape)}")
+    p = k // 2
+    mode = "reflect" if p < h and p < w else "replicate"
+    xp = F.pad(x, (p, p, p, p), mode=mode)
+    out = torch.zeros_like(x)
+    for t in range(taps):
+        dy, dx = divmod(t, k)
+        out = out + weights[:, t:t + 1] * xp[..., dy:dy + h, dx:dx + w]
+    return out

@@ -8,6 +8,7 @@
 
 # Importing the architecture files registers them.
 from blur2blur.models import composed, discriminator, kernel_wizard, mimo_unet, nafnet, restormer, unet, vgg  # noqa: F401
+from blur2blur.models import filter_translator  # noqa: F401  (a translator that changes blur only; not the paper's)
 from blur2blur.models import cyclegan, dualgan  # noqa: F401  (Table 2's unpaired baselines)
 from blur2blur.models.checkpoint import (
     CheckpointError,

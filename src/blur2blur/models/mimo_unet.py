@@ -52,8 +52,16 @@ def infer_mimo_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     first = sd.get("feat_extract.0.main.0.weight")
     if first is None or first.dim() != 4 or first.shape[1] != 3 or not all(_MIMO_KEY.match(k) for k in sd):
         return None
+    if head_channels(sd) != 3:  # a filter translator's heads (blur2blur.models.filter_translator)
+        return None
     blocks = {int(m.group(1)) for k in sd if (m := _RES_KEY.match(k))}
     return {"num_res": max(blocks) + 1 if blocks else 0, "base_channel": int(first.shape[0])}
+
+
+def head_channels(sd: dict[str, torch.Tensor]) -> int | None:
+    """Output channels of the full-resolution head (``feat_extract.5``): 3 for an image, K*K for filters."""
+    head = sd.get("feat_extract.5.main.0.weight")
+    return None if head is None else int(head.shape[0])
 
 
 def infer_mimo_plus_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
@@ -171,9 +179,9 @@ class _MIMOUNetBase(nn.Module):
 
     size_multiple = 4  # H and W the bare forward accepts are multiples of this
 
-    def __init__(self, num_res: int, base_channel: int, skip_dropout: float):
+    def __init__(self, num_res: int, base_channel: int, skip_dropout: float, head_channels: int = 3):
         super().__init__()
-        bc = base_channel
+        bc, hc = base_channel, head_channels
         if bc < 2:
             raise ValueError(f"base_channel must be >= 2 (the SCM widths are bc//2 and 2*bc-3), got {bc}")
         # Module creation order = official order: it fixes both the state dict key order and
@@ -185,14 +193,14 @@ class _MIMOUNetBase(nn.Module):
             BasicConv(bc * 2, bc * 4, 3, stride=2),           # down to 1/4
             BasicConv(bc * 4, bc * 2, 4, stride=2, transpose=True),  # up to 1/2
             BasicConv(bc * 2, bc, 4, stride=2, transpose=True),      # up to full
-            BasicConv(bc, 3, 3, relu=False),                  # full-res output head
+            BasicConv(bc, hc, 3, relu=False),                 # full-res output head
         ])
         self.Decoder = nn.ModuleList([ResStage(bc * m, num_res) for m in (4, 2, 1)])
         # 1x1 convs squeezing [upsampled decoder, fused skip] back to the level width.
         self.Convs = nn.ModuleList([BasicConv(bc * 4, bc * 2, 1), BasicConv(bc * 2, bc, 1)])
         # Output heads of the 1/4 and 1/2 levels.
-        self.ConvsOut = nn.ModuleList([BasicConv(bc * 4, 3, 3, relu=False),
-                                       BasicConv(bc * 2, 3, 3, relu=False)])
+        self.ConvsOut = nn.ModuleList([BasicConv(bc * 4, hc, 3, relu=False),
+                                       BasicConv(bc * 2, hc, 3, relu=False)])
         # Each AFF sees all three levels concatenated: bc + 2bc + 4bc = 7bc channels.
         self.AFFs = nn.ModuleList([AFF(bc * 7, bc), AFF(bc * 7, bc * 2)])
         self.FAM1 = FAM(bc * 4)
@@ -228,18 +236,23 @@ class _MIMOUNetBase(nn.Module):
         skip2 = self.drop2(self.AFFs[1](z12, res2, z42))
         skip1 = self.drop1(self.AFFs[0](res1, z21, z41))
 
-        # Decoder: each level emits an image (input at that scale + residual).
+        # Decoder: each level emits an image from its head and the input at that scale.
         z = self.Decoder[0](z)
-        out_4 = self.ConvsOut[0](z) + x_4
+        out_4 = self.emit(self.ConvsOut[0](z), x_4)
         z = self.feat_extract[3](z)
 
         z = self.Decoder[1](self.Convs[0](torch.cat([z, skip2], dim=1)))
-        out_2 = self.ConvsOut[1](z) + x_2
+        out_2 = self.emit(self.ConvsOut[1](z), x_2)
         z = self.feat_extract[4](z)
 
         z = self.Decoder[2](self.Convs[1](torch.cat([z, skip1], dim=1)))
-        out_1 = self.feat_extract[5](z) + x
+        out_1 = self.emit(self.feat_extract[5](z), x)
         return [out_4, out_2, out_1]
+
+    def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One level's image from its output head (B, head_channels, h, w) and its input (B, 3, h, w):
+        MIMO-UNet's input + residual."""
+        return head + x
 
 
 @register_model("mimo_unet", output=MULTISCALE, size_multiple=4, pad_mode="reflect",

@@ -49,7 +49,8 @@ IDENTITY_DRIFT_DB = 60.0
 class TranslatorConfig:
     """The paper's settings are the defaults; the reference code's variants are options."""
 
-    arch: Literal["b2b_translator", "unet_translator", "nafnet_translator"] = "b2b_translator"
+    # b2b_filter_translator: G predicts a blur filter per pixel (models/filter_translator.py; not the paper's)
+    arch: Literal["b2b_translator", "b2b_filter_translator", "unet_translator", "nafnet_translator"] = "b2b_translator"
     arch_args: dict[str, Any] = field(default_factory=dict)
     disc_ndf: int = field(default=64, metadata=limits(minimum=1))
     # How many of G's output scales D judges, finest first: 3 is the paper's (1/4, 1/2 and 1). One shared D

@@ -1,0 +1,77 @@
+"""The filter translator: Blur2Blur's G (MIMO-UNet) emitting a blur filter per pixel instead of pixels.
+
+Blur-to-blur translation is, for a fixed scene, a linear operation: the camera's image is
+``S * k_cam``, the known blur ``S * k_known``, and one turns into the other by a filter
+(``k_known * k_cam^-1``) that varies slowly across the image with the motion. The paper's G
+predicts the output pixels (input + residual), which lets it also change what the image shows;
+on small data it fools the discriminator with colour shifts, halos and texture instead of
+changing the blur (BENCHMARKS.md, "Camera `ghost`"). This network keeps MIMO-UNet's body and its
+three output levels, but each level's head predicts a K x K filter per pixel, and the level's
+image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
+
+* the filter's taps sum to one (the head's output minus its mean, plus a unit centre tap), so a
+  flat region keeps its value: no colour or brightness shift;
+* one filter for all three channels, so colours cannot be mixed or shifted apart;
+* the reach is K // 2 pixels at each level (so 2x and 4x that at the coarser levels, in
+  full-resolution pixels); taps may be negative, so it can sharpen as well as blur.
+
+Zero heads give the unit filter: :meth:`FilterTranslator.init_identity` starts it as the identity
+exactly, as the paper's G starts. Not part of the paper; the translator's option
+``arch=b2b_filter_translator``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from blur2blur.models.mimo_unet import MIMO_UNET_NUM_RES, B2BTranslator, _MIMOUNetBase, head_channels, infer_mimo_config
+from blur2blur.models.registry import MULTISCALE, register_model
+from blur2blur.ops import filter_per_pixel
+
+
+def infer_filter_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+    """``{num_res, base_channel, kernel_size}`` of the filter translator with state dict `sd`, or None."""
+    taps = head_channels(sd)
+    if taps is None or taps == 3:
+        return None
+    k = int(round(taps ** 0.5))
+    if k * k != taps or k % 2 == 0:
+        return None
+    cfg = infer_mimo_config({**sd, "feat_extract.5.main.0.weight": sd["feat_extract.5.main.0.weight"][:3]})
+    return None if cfg is None else {**cfg, "kernel_size": k}
+
+
+@register_model("b2b_filter_translator", output=MULTISCALE, size_multiple=4, pad_mode="reflect",
+                infer_config=infer_filter_config)
+class FilterTranslator(_MIMOUNetBase):
+    """Blur translator G whose MIMO-UNet predicts a K x K filter per pixel (taps summing to 1), applied to its input.
+
+    Args:
+        num_res, base_channel: MIMO-UNet's (residual blocks per level, width of the finest level).
+        kernel_size: K, odd: each level's filters reach K // 2 of that level's pixels.
+
+    ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
+    each its level's nearest-subsampled input filtered per pixel (not clamped).
+    """
+
+    def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9):
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size)
+        self.kernel_size = kernel_size
+        centre = torch.zeros(1, kernel_size * kernel_size, 1, 1)
+        centre[0, kernel_size * kernel_size // 2] = 1.0
+        self.register_buffer("unit_filter", centre, persistent=False)
+
+    def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w)."""
+        weights = head - head.mean(dim=1, keepdim=True) + self.unit_filter.to(head.dtype)
+        return filter_per_pixel(x, weights)
+
+    def init_identity(self) -> FilterTranslator:
+        """Zero the heads: every filter is the unit tap, so ``forward(x)`` is ``[x_4, x_2, x]`` exactly.
+        Returns self."""
+        B2BTranslator.init_identity(self)
+        return self

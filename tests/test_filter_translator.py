@@ -1,0 +1,108 @@
+"""The per-pixel filter op and the filter translator: references, properties, identity start, loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from blur2blur.models import create_model, load_any, save_checkpoint
+from blur2blur.models.filter_translator import infer_filter_config
+from blur2blur.models.mimo_unet import infer_mimo_config
+from blur2blur.ops import convolve_per_image, filter_per_pixel
+
+
+def _perturbed(kernel_size: int = 5, seed: int = 0):
+    torch.manual_seed(seed)
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=kernel_size).init_identity()
+    with torch.no_grad():
+        for head in (g.ConvsOut[0], g.ConvsOut[1], g.feat_extract[5]):
+            head.main[0].weight.normal_(0, 0.05)
+            head.main[0].bias.normal_(0, 0.05)
+    return g.eval()
+
+
+def test_uniform_filter_is_a_correlation():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 12, 10)
+    kernels = torch.randn(2, 5, 5)
+    weights = kernels.reshape(2, 25, 1, 1).expand(2, 25, 12, 10)
+    # convolve_per_image convolves (flips the kernel); the per-pixel filter correlates.
+    torch.testing.assert_close(filter_per_pixel(x, weights), convolve_per_image(x, kernels.flip(-1, -2)),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_each_pixel_gets_its_own_filter():
+    x = torch.rand(1, 2, 6, 6)
+    weights = torch.zeros(1, 9, 6, 6)
+    weights[0, 4] = 1.0                     # unit everywhere ...
+    weights[0, 4, 2, 3], weights[0, 5, 2, 3] = 0.0, 1.0   # ... but pixel (2, 3) takes its right neighbour
+    out = filter_per_pixel(x, weights)
+    expected = x.clone()
+    expected[0, :, 2, 3] = x[0, :, 2, 4]
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("weights_shape", [(1, 8, 6, 6), (1, 4, 6, 6), (2, 9, 6, 6), (1, 9, 5, 6)])
+def test_bad_filter_shapes_are_refused(weights_shape):
+    with pytest.raises(ValueError, match=r"\(B, K\*K, H, W\)"):
+        filter_per_pixel(torch.rand(1, 3, 6, 6), torch.rand(weights_shape))
+
+
+def test_starts_as_the_identity_exactly():
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5).init_identity()
+    x = torch.rand(2, 3, 16, 24)
+    with torch.no_grad():
+        for out, expected in zip(g(x), [x[..., ::4, ::4], x[..., ::2, ::2], x], strict=True):
+            torch.testing.assert_close(out, expected, atol=0, rtol=0)
+
+
+def test_filters_keep_flat_regions_and_grey_grey():
+    """Taps sum to one and are shared by the channels: whatever G learned, a flat image stays the same
+    flat image and a grey image stays grey (no colour or brightness shift is possible)."""
+    g = _perturbed()
+    flat = torch.tensor([0.2, 0.5, 0.7]).reshape(1, 3, 1, 1).expand(1, 3, 16, 16)
+    grey = torch.rand(1, 1, 16, 16).expand(1, 3, 16, 16)
+    with torch.no_grad():
+        for out in g(flat):
+            torch.testing.assert_close(out, flat[..., :out.shape[-2], :out.shape[-1]], atol=1e-5, rtol=0)
+        outs = g(grey)
+    assert (outs[-1] - grey).abs().max() > 1e-3            # the perturbed G does change the image ...
+    for out in outs:
+        torch.testing.assert_close(out[:, 0], out[:, 1], atol=1e-6, rtol=0)   # ... but not its colour
+        torch.testing.assert_close(out[:, 0], out[:, 2], atol=1e-6, rtol=0)
+
+
+def test_round_trip_and_recognised_by_its_shapes(tmp_path):
+    g = _perturbed(kernel_size=3)
+    path = save_checkpoint(g, tmp_path / "g.safetensors")
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(load_any(path)(x)[-1], g(x)[-1])
+    sd = g.state_dict()
+    assert infer_filter_config(sd) == {"num_res": 1, "base_channel": 8, "kernel_size": 3}
+    assert infer_mimo_config(sd) is None       # not taken for a MIMO-UNet whose heads emit pixels
+    assert infer_filter_config(create_model("b2b_translator", num_res=1, base_channel=8).state_dict()) is None
+
+
+def test_even_kernel_size_is_refused():
+    with pytest.raises(ValueError, match="odd"):
+        create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=4)
+
+
+def test_learns_a_blur_it_is_shown():
+    """A few dozen supervised steps teach it a horizontal box blur far better than the identity does."""
+    torch.manual_seed(0)
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5).init_identity()
+    box = torch.zeros(1, 1, 1, 5)
+    box[..., 1:4] = 1 / 3
+    x = torch.rand(4, 3, 32, 32)
+    target = F.conv2d(F.pad(x, (2, 2, 0, 0), mode="reflect").reshape(-1, 1, 32, 36), box).reshape(4, 3, 32, 32)
+    opt = torch.optim.Adam(g.parameters(), lr=2e-3)
+    start = F.mse_loss(x, target).item()
+    for _ in range(40):
+        loss = F.mse_loss(g(x)[-1], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * start
