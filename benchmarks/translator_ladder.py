@@ -48,7 +48,7 @@ from blur2blur.data.images import expand_inputs, read_image, write_image
 from blur2blur.data.pairs import find_pairs
 from blur2blur.evaluate import EvalConfig, evaluate_stored, paired_difference
 from blur2blur.fileio import atomic_write_text
-from blur2blur.train.loop import list_checkpoints, setup_runtime, train_and_save
+from blur2blur.train.loop import setup_runtime, train_and_save
 from blur2blur.train.translator import CHANCE_ACCURACY, IDENTITY_DRIFT_DB
 
 MOTION = ("exposure", "subframes", "trajectory_steps", "momentum", "acceleration", "translation",
@@ -266,10 +266,10 @@ class _Finest(torch.nn.Module):
 @torch.no_grad()
 def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict) -> list[dict]:
     """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve)."""
-    from blur2blur.models import create_model, load_any
+    from blur2blur.models import load_any
     from blur2blur.models.composed import ComposedDeblurrer
     from blur2blur.ops import centre_crop
-    from blur2blur.train.translator import drift_psnr
+    from blur2blur.train.translator import drift_psnr, translators_at_checkpoints
 
     run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
     d_prime = load_any(d_prime_path).eval()
@@ -283,10 +283,7 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
             if "d_acc_b_vs_k" in rec:
                 heldout[rec["step"]] = rec
     points = []
-    for step, ckpt in list_checkpoints(run / "translator-run"):
-        g = create_model(cfg.arch, **cfg.arch_args)
-        g.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["nets"]["translator"])
-        g.eval()
+    for step, g in translators_at_checkpoints(run / "translator-run", cfg.arch, cfg.arch_args):
         res = evaluated(run / "eval" / f"step_{step:07d}.json",
                         lambda g=g: ComposedDeblurrer.from_parts(g, d_prime).eval(), data["test"])
         g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", lambda g=g: _Finest(g), data["test"])

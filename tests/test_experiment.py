@@ -147,8 +147,17 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     assert not (true_k / "K").exists() and len(list((out / "cameras" / "phone_like" / "true-K").glob("*.png"))) > 0
     assert {"d_acc_b_vs_k", "d_acc_same_scene", "deblurrer_gain_on_k"} <= cam["signals_true_k"].keys()
     assert cam["signals_true_k"]["deblurrer_gain_on_k"] > 0.5
+    # The learning curves: every kept translator checkpoint scored; the last one is the row's own model.
+    for row in ("blur2blur", "blur2blur_true_k"):
+        curve = cam["curves"][row]
+        assert [p["step"] for p in curve] == [10, 20, 30, 40]
+        assert curve[-1]["psnr"] == pytest.approx(cam["rows"][row]["psnr"], abs=1e-6)
+        headroom = cam["rows"]["upper"]["psnr"] - cam["rows"]["direct"]["psnr"]
+        assert curve[-1]["gap_closed"] == pytest.approx(curve[-1]["d_psnr"] / headroom)
+    assert "Learning curve of D' + Blur2Blur (translator step" in (out / "results.md").read_text()
     page = (out / "report" / "index.html").read_text()
     html.parser.HTMLParser().feed(page)
+    assert 'aria-label="phone_like: gap closed by D&#x27;(G(y)) (%) vs translator step"' in page
     assert f"{cam['rows']['direct']['psnr']:.2f}" in page
     assert "D&#x27; + Blur2Blur" in page or "D' + Blur2Blur" in page
     assert len(list((out / "report" / "images").glob("*.png"))) >= 2 * 6
@@ -171,7 +180,9 @@ def test_report_page_verdict_blurry_best_charts_and_folded_settings(tmp_path):
     inputs = [24.0, 25.0, 26.0]
     rows = _result({"blurry": inputs, "direct": [23.0, 24.0, 25.0], "blur2blur": [22.5, 23.0, 25.5]}, inputs)
     cam = {"rows": rows, "signals": {"d_acc_b_vs_k": 0.52, "drift_psnr": 100.0}, "ablation": {},
-           "sizes": {"B": 3, "S": 3}, "models": {}}
+           "sizes": {"B": 3, "S": 3}, "models": {},
+           "curves": {"blurry": [], "blur2blur": [{"step": s, "psnr": 24.0, "d_psnr": d, "improved": 0.3,
+                                                   "gap_closed": None} for s, d in ((10, -0.5), (20, -0.33))]}}
     known = {"summary": {"gain_over_input": 3.0, "psnr": 27.0, "psnr_input": 24.0, "ssim": 0.8, "ssim_input": 0.7,
                          "samples": 3}}
     results = {"name": "made up", "known": known, "cameras": {"cam": cam}, "notes": []}
@@ -188,4 +199,8 @@ def test_report_page_verdict_blurry_best_charts_and_folded_settings(tmp_path):
     assert "The best PSNR is the blurry input&#x27;s own" in page
     for quantity in ("loss_d", "loss_rec", "loss_g_adv"):
         assert f'aria-label="cam: translator: {quantity}"' in page
+    # Without the upper bound the learning curve is the difference from D' direct, in dB.
+    assert 'aria-label="cam: ΔPSNR vs direct of D&#x27;(G(y)) (dB) vs translator step"' in page
+    assert "Learning curve of D' + Blur2Blur (translator step: ΔPSNR vs direct): 10: -0.50 dB, 20: -0.33 dB." \
+        in markdown({**results, "cameras": {"cam": {**cam, "rows": rows}}})
     assert '<details class="settings" id="settings">' in page

@@ -107,6 +107,33 @@ def fit_signals(cfg: ExperimentConfig, data: CameraData, fit_run: Path, known_se
     return signals
 
 
+def learning_curve(cfg: ExperimentConfig, fit_run: Path, deblurrer: Path, test_pairs: list[BlurPair],
+                   direct: dict, upper: dict | None, desc: str) -> list[dict]:
+    """D'(G(y)) on the camera's test pairs at every translator checkpoint a fit kept, oldest first.
+
+    Each point: ``{step, psnr, d_psnr, improved, gap_closed}``: D'(G(y))'s mean PSNR, its paired
+    difference from D' direct (`direct`: that row's evaluation) and share of samples improved, and the
+    gap closed ``d_psnr / (upper - direct)`` (None without the upper bound's evaluation `upper`). How
+    many points there are is the translator's ``loop.keep_checkpoints``; each is evaluated once
+    (``fit_run/eval-curve/step_*.json``).
+    """
+    from blur2blur.evaluate import paired_difference
+    from blur2blur.models.composed import ComposedDeblurrer
+    from blur2blur.train.translator import translators_at_checkpoints
+
+    tr = cfg.fit.translator
+    headroom = upper["summary"]["psnr"] - direct["summary"]["psnr"] if upper else 0.0
+    points = []
+    for step, g in translators_at_checkpoints(fit_run / "translator-run", tr.arch, tr.arch_args):
+        res = evaluate_stored(fit_run / "eval-curve" / f"step_{step:07d}.json",
+                              lambda g=g: ComposedDeblurrer.from_parts(g, ROW_TABLE["direct"].load(deblurrer)).eval(),
+                              test_pairs, cfg.eval, desc=f"{desc}: translator step {step}")
+        diff = paired_difference(res, direct)
+        points.append({"step": step, "psnr": res["summary"]["psnr"], "d_psnr": diff["psnr"],
+                       "improved": diff["improved"], "gap_closed": diff["psnr"] / headroom if headroom else None})
+    return points
+
+
 def _fit_warnings(where: str, sig: dict, known_gain: float, extractor_k: bool) -> list[str]:
     """Warnings on one Blur2Blur fit's checks (`extractor_k`: its K was made by the extractor F)."""
     notes = []
@@ -182,4 +209,5 @@ def warnings_for(results: dict) -> list[str]:
 
 
 __all__ = ["CHANCE_ACCURACY", "MIN_KNOWN_GAIN_DB", "checkpoint_heldout", "fit_signals", "known_set_sources",
+           "learning_curve",
            "same_scene_accuracy", "translator_signals", "translator_verdict", "warnings_for"]

@@ -37,9 +37,10 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
                            "hold_steps": translator_steps // 2,
                            "decay_steps": translator_steps - translator_steps // 2,
                            "curriculum_widen_at": translator_steps // 3},
+        # Every translator checkpoint is kept: the report's learning curve scores each.
         "fit.translator.loop": {"steps": translator_steps, "batch_size": 2 if quick else 4,
-                                "checkpoint_every": max(translator_steps // 3, 1), "eval_every": 0,
-                                "image_every": 0, "progress": not quick},
+                                "checkpoint_every": max(translator_steps // 4, 1), "keep_checkpoints": 5,
+                                "eval_every": 0, "image_every": 0, "progress": not quick},
         "fit.transfer.variants": 1 if quick else 2,
     }
     for method in ("cyclegan", "dualgan"):

@@ -120,6 +120,13 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, out: Path,
                                       [[f"{r} : {1 - float(r):.2f}", a["summary"]["psnr"], a["summary"]["ssim"],
                                         a["signals"].get("d_acc_b_vs_k")] for r, a in cam["ablation"].items()],
                                       highlight="PSNR"))
+        learning = {ROW_TABLE[row].title: [(p["step"], 100 * p["gap_closed"] if p["gap_closed"] is not None
+                                            else p["d_psnr"]) for p in points]
+                    for row, points in (cam.get("curves") or {}).items() if points}
+        if learning:  # gap closed (%) where the upper bound was run, else the difference from D' direct (dB)
+            with_gap = all(p["gap_closed"] is not None for points in cam["curves"].values() for p in points)
+            curves[f"{name}: {'gap closed by' if with_gap else 'ΔPSNR vs direct of'} D'(G(y)) "
+                   f"({'%' if with_gap else 'dB'}) vs translator step"] = learning
         log = out / "cameras" / name / "fit" / "translator-run" / "log.jsonl"
         if log.exists():  # one chart per quantity: the losses' scales differ by orders of magnitude
             curves.update(log_charts(log, f"{name}: translator"))

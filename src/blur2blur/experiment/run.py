@@ -9,7 +9,7 @@ from typing import Any
 
 from blur2blur.evaluate import evaluate_stored
 from blur2blur.experiment.cameras import CameraData, camera_data, known_camera_pairs
-from blur2blur.experiment.checks import fit_signals, translator_signals, warnings_for
+from blur2blur.experiment.checks import fit_signals, learning_curve, translator_signals, warnings_for
 from blur2blur.experiment.config import ADDABLE_SETTINGS, CameraSpec, ExperimentConfig
 from blur2blur.experiment.models import CameraRun, blur2blur_fit, known_models, log
 from blur2blur.experiment.report import write_experiment_report
@@ -49,8 +49,12 @@ def _run_camera(cfg: ExperimentConfig, spec: CameraSpec, out: Path, known_train,
         if row.name in cfg.rows:
             checks[row.signals_key] = fit_signals(cfg, data, cam_dir / row.fit_folder, row.known_set(run), deblurrer,
                                                   f"{spec.name}/{row.name}")
+    # The learning curve of each fit: D'(G(y)) at the translator checkpoints it kept, against D' direct.
+    curves = {row.name: learning_curve(cfg, cam_dir / row.fit_folder, deblurrer, data.test_pairs, results["direct"],
+                                       results.get("upper"), f"{spec.name}/{row.name}")
+              for row in FIT_ROWS if row.name in cfg.rows and "direct" in results}
     return {"rows": results, "models": {k: str(v) for k, v in models.items()},
-            **checks, "ablation": ablation,
+            **checks, "curves": curves, "ablation": ablation,
             "sizes": {"B": len(data.blurry), "S": len(data.sharp), "test_pairs": len(data.test_pairs),
                       "train_pairs": len(data.train_pairs)}}, data
 

@@ -39,6 +39,12 @@ def signed(x: float) -> str:
     return f"{x:+.2f}" if round(x, 2) != 0 else "+0.00"
 
 
+def curve_point(point: dict) -> str:
+    """One point of a learning curve as text: ``step: +0.12 dB (8%)``."""
+    gap = point["gap_closed"]
+    return f"{point['step']}: {signed(point['d_psnr'])} dB" + ("" if gap is None else f" ({round(100 * gap) or 0}%)")
+
+
 def markdown(results: dict) -> str:
     """The results as Markdown tables (one per camera, plus the ablation)."""
     out = [f"# {results['name']}", ""]
@@ -65,6 +71,11 @@ def markdown(results: dict) -> str:
                            f"{sig.get('deblurrer_gain_on_k', float('nan')):+.2f} dB.")
         if gap is not None:
             out.append(f"Gap closed by Blur2Blur: {round(100 * gap) or 0}% of (upper bound - direct).")
+        for row, points in (cam.get("curves") or {}).items():
+            if points:
+                out.append(f"Learning curve of {ROW_TITLES[row]} (translator step: ΔPSNR vs direct"
+                           f"{', gap closed' if points[0]['gap_closed'] is not None else ''}): "
+                           + ", ".join(curve_point(p) for p in points) + ".")
         if cam["ablation"]:
             out += ["", "| B:S ratio | PSNR | SSIM | D acc K vs B |", "|---|---|---|---|"]
             for ratio, ab in cam["ablation"].items():
@@ -88,4 +99,4 @@ def compact(results: dict) -> dict:
     return slim
 
 
-__all__ = ["compact", "gap_closed", "markdown", "signed", "summary_table"]
+__all__ = ["compact", "curve_point", "gap_closed", "markdown", "signed", "summary_table"]

@@ -189,6 +189,16 @@ def load_discriminator(run_dir: str | Path, ndf: int) -> torch.nn.Module:
     return d.eval()
 
 
+def translators_at_checkpoints(run_dir: str | Path, arch: str, arch_args: dict[str, Any]):
+    """Yield ``(step, G)`` for every training-state checkpoint a translator run kept, oldest first: G built
+    as ``create_model(arch, **arch_args)`` with the checkpoint's translator weights, in eval mode (one at a
+    time, so a long run's checkpoints never sit in memory together). The learning curves score these."""
+    for step, path in list_checkpoints(run_dir):
+        g = create_model(arch, **arch_args)
+        g.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["nets"]["translator"])
+        yield step, g.eval()
+
+
 class TranslatorTrainer(Trainer):
     """G and D trained alternately on crops of B (the camera's blurry images) and K (known blur)."""
 
@@ -295,4 +305,4 @@ class TranslatorTrainer(Trainer):
 
 __all__ = ["CHANCE_ACCURACY", "IDENTITY_DRIFT_DB", "TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy",
            "drift_psnr", "init_identity", "input_scales", "judged_scales", "load_discriminator",
-           "require_content_weights"]
+           "require_content_weights", "translators_at_checkpoints"]
