@@ -207,7 +207,8 @@ def translator_config(args):
         tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
         content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
-        lambda_grad=args.lambda_grad, d_lr=args.d_lr, disc_scales=args.disc_scales, curriculum=False,
+        lambda_grad=args.lambda_grad, d_lr=args.d_lr, disc_scales=args.disc_scales,
+        disc_layers=args.disc_layers, curriculum=False,
         hold_steps=steps // 2, decay_steps=steps - steps // 2,
         loop=dataclasses.replace(tr.loop, steps=steps, seed=args.seed, checkpoint_every=args.eval_every,
                                  eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
@@ -264,8 +265,10 @@ class _Finest(torch.nn.Module):
 
 
 @torch.no_grad()
-def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict) -> list[dict]:
-    """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve)."""
+def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict,
+          steps: set[int] | None = None) -> list[dict]:
+    """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve), or only at
+    `steps` (a look at a run still training)."""
     from blur2blur.models import load_any
     from blur2blur.models.composed import ComposedDeblurrer
     from blur2blur.ops import centre_crop
@@ -284,6 +287,8 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
                 heldout[rec["step"]] = rec
     points = []
     for step, g in translators_at_checkpoints(run / "translator-run", cfg.arch, cfg.arch_args):
+        if steps is not None and step not in steps:
+            continue
         res = evaluated(run / "eval" / f"step_{step:07d}.json",
                         lambda g=g: ComposedDeblurrer.from_parts(g, d_prime).eval(), data["test"])
         g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", lambda g=g: _Finest(g), data["test"])
@@ -362,7 +367,7 @@ def report(args) -> dict:
     return results
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--photos", nargs="+", required=True, help="folders or files of sharp photographs (scenes)")
     p.add_argument("--out", type=Path, required=True)
@@ -381,6 +386,7 @@ def main(argv=None) -> None:
     p.add_argument("--high-weight", type=float, default=0.2)
     p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
     p.add_argument("--disc-scales", type=int, default=3, choices=[1, 2, 3], help="G's scales D judges, finest first")
+    p.add_argument("--disc-layers", type=int, default=3, help="D's stride-2 layers (3: the 70-pixel PatchGAN)")
     p.add_argument("--arch", default="b2b_translator", choices=["b2b_translator", "b2b_filter_translator"],
                    help="G: the paper's (pixels out) or one that predicts a blur filter per pixel")
     p.add_argument("--kernel-size", type=int, default=9, help="the filter translator's filter size (odd)")
@@ -391,7 +397,11 @@ def main(argv=None) -> None:
     p.add_argument("--tag", default="", help="suffix of the rung folders (probes with other settings)")
     p.add_argument("--only", nargs="*", default=None,
                    help="jobs: deblurrer, upper:CAMERA, translate:CAMERA:RUNG, report (default: all, in order)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     jobs = args.only if args.only is not None else (
         ["deblurrer"] + [f"upper:{c}" for c in args.cameras]
         + [f"translate:{c}:{r}" for c in args.cameras for r in args.rungs] + ["report"])

@@ -135,18 +135,20 @@ def test_discriminator_accuracy_counts_patch_decisions(tmp_path):
         discriminator_accuracy(d, [bright], [], crop=64)
 
 
-def test_load_discriminator_takes_the_last_training_state(sets, tmp_path):
+@pytest.mark.parametrize("layers", [3, 2])
+def test_load_discriminator_takes_the_last_training_state(sets, tmp_path, layers):
     b, k = sets
-    cfg = tiny(2)
+    cfg = tiny(2, disc_layers=layers)
     cfg.loop.checkpoint_every = 1
     rt = setup_runtime(cfg.loop)
     tr = TranslatorTrainer(cfg, b, k, rt)
+    assert tr.discriminator.n_layers == layers
     train(tr, rt, cfg.loop, tmp_path / "run")
-    d = load_discriminator(tmp_path / "run", ndf=cfg.disc_ndf)
+    d = load_discriminator(tmp_path / "run", cfg)
     for key, v in tr.nets["discriminator"].state_dict().items():
         torch.testing.assert_close(d.state_dict()[key], v, rtol=0, atol=0)
     with pytest.raises(FileNotFoundError, match="no training-state checkpoint"):
-        load_discriminator(tmp_path / "empty", ndf=8)
+        load_discriminator(tmp_path / "empty", cfg)
 
 
 def test_crop_too_small_for_the_discriminator_is_refused(sets):

@@ -147,7 +147,8 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
         needed += _checkpoint_bytes(_parameters(cfg.deblurrer.arch, cfg.deblurrer.arch_args),
                                     cfg.deblurrer.loop.keep_checkpoints)
     if trains_translator:
-        params = _parameters(tr.arch, tr.arch_args) + _parameters("b2b_discriminator", {"ndf": tr.disc_ndf})
+        params = _parameters(tr.arch, tr.arch_args) + _parameters("b2b_discriminator",
+                                                                  {"ndf": tr.disc_ndf, "n_layers": tr.disc_layers})
         needed += _checkpoint_bytes(params, tr.loop.keep_checkpoints)
     if makes_k:
         side = cfg.transfer.crop

@@ -85,7 +85,7 @@ def same_scene_accuracy(cfg: ExperimentConfig, data: CameraData, known_set: list
     blurry_of = dict(zip(data.sharp, data.sharp_blurry, strict=True))
     real = [k for k, _ in known_set]
     fake = [blurry_of[source] for _, source in known_set]
-    disc = load_discriminator(run_dir, cfg.fit.translator.disc_ndf)
+    disc = load_discriminator(run_dir, cfg.fit.translator)
     acc = discriminator_accuracy(disc, real, fake, cfg.fit.translator.crop, cfg.fit.translator.disc_scales)
     path.write_text(json.dumps({"d_acc_same_scene": acc, "pairs": len(real)}), encoding="utf-8")
     return acc

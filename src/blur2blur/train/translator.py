@@ -53,6 +53,9 @@ class TranslatorConfig:
     arch: Literal["b2b_translator", "b2b_filter_translator", "unet_translator", "nafnet_translator"] = "b2b_translator"
     arch_args: dict[str, Any] = field(default_factory=dict)
     disc_ndf: int = field(default=64, metadata=limits(minimum=1))
+    # D's stride-2 layers: 3 is the paper's 70-pixel PatchGAN; 2 and 1 see 34 and 16 pixels. Blur is local, while
+    # a wide view also shows what the scene is: with few scenes D may learn those instead (BENCHMARKS.md).
+    disc_layers: int = field(default=3, metadata=limits(minimum=1, maximum=5))
     # How many of G's output scales D judges, finest first: 3 is the paper's (1/4, 1/2 and 1). One shared D
     # on the coarse scales, where a small blur difference is averaged away, learns the fine one slower
     # (BENCHMARKS.md, "What the discriminator needs"); G still gets the content term at every scale.
@@ -178,13 +181,19 @@ def _centre_pair(a: str | Path, b: str | Path, crop: int, device) -> tuple[torch
     return centre_crop(x, side)[None].to(device), centre_crop(y, side)[None].to(device)
 
 
-def load_discriminator(run_dir: str | Path, ndf: int) -> torch.nn.Module:
-    """The discriminator of a translator run (``translator-run``) at its last training-state checkpoint."""
+def create_discriminator(cfg: TranslatorConfig) -> torch.nn.Module:
+    """The translator's discriminator D as `cfg` sets it (a PatchGAN, ``b2b_discriminator``), freshly initialised."""
+    return create_model("b2b_discriminator", ndf=cfg.disc_ndf, n_layers=cfg.disc_layers)
+
+
+def load_discriminator(run_dir: str | Path, cfg: TranslatorConfig) -> torch.nn.Module:
+    """The discriminator of a translator run (``translator-run``, trained with `cfg`) at its last training-state
+    checkpoint."""
     found = list_checkpoints(run_dir)
     if not found:
         raise FileNotFoundError(f"{run_dir}: no training-state checkpoint (checkpoints/step_*.pt)")
     state = torch.load(found[-1][1], map_location="cpu", weights_only=True)
-    d = create_model("b2b_discriminator", ndf=ndf)
+    d = create_discriminator(cfg)
     d.load_state_dict(state["nets"]["discriminator"])
     return d.eval()
 
@@ -208,7 +217,7 @@ class TranslatorTrainer(Trainer):
         seed_initialisation(cfg.loop.seed)
         self.cfg, self.runtime = cfg, runtime
         g = translator if translator is not None else init_identity(create_model(cfg.arch, **cfg.arch_args))
-        d = create_model("b2b_discriminator", ndf=cfg.disc_ndf)
+        d = create_discriminator(cfg)
         if cfg.crop % 4 or cfg.crop // 4 < d.min_size:
             raise ValueError(f"crop {cfg.crop} must be a multiple of 4 with crop/4 >= {d.min_size}: the "
                              "discriminator also sees the 1/4 scale")
@@ -303,6 +312,7 @@ class TranslatorTrainer(Trainer):
         return self._last
 
 
-__all__ = ["CHANCE_ACCURACY", "IDENTITY_DRIFT_DB", "TranslatorConfig", "TranslatorTrainer", "discriminator_accuracy",
+__all__ = ["CHANCE_ACCURACY", "IDENTITY_DRIFT_DB", "TranslatorConfig", "TranslatorTrainer", "create_discriminator",
+           "discriminator_accuracy",
            "drift_psnr", "init_identity", "input_scales", "judged_scales", "load_discriminator",
            "require_content_weights", "translators_at_checkpoints"]
