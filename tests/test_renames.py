@@ -32,3 +32,15 @@ def test_split_by_scene_keeps_its_old_home():
     from blur2blur.train import kernels
 
     assert kernels.split_by_scene is split_by_scene
+
+
+def test_known_blur_is_known_set_under_its_old_names():
+    from blur2blur import known_set
+
+    sys.modules.pop("blur2blur.data.known_blur", None)
+    with pytest.warns(DeprecationWarning, match="blur2blur.known_set"):
+        old = importlib.import_module("blur2blur.data.known_blur")
+    assert old.TransferConfig is known_set.KnownSetConfig and old.transfer_to_folder is known_set.make_known_set
+    assert old.TransferItem is known_set.KnownSetItem and old.TransferResult is known_set.KnownSetResult
+    assert old.reblur is known_set.reblur and old.load_manifest is known_set.load_manifest
+    assert old.regenerate is known_set.regenerate and old.k_output_names is known_set.k_output_names

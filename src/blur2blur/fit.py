@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blur2blur.config import limits
-from blur2blur.data.known_blur import TransferConfig
+from blur2blur.known_set import KnownSetConfig
 from blur2blur.train import deblurrer as deblurrer_mod
 from blur2blur.train import kernels as kernels_mod
 from blur2blur.train.deblurrer import DeblurrerConfig
@@ -38,7 +38,7 @@ from blur2blur.train.translator import TranslatorConfig
 @dataclass
 class FitConfig:
     kernels: KernelTrainConfig = field(default_factory=KernelTrainConfig)
-    transfer: TransferConfig = field(default_factory=TransferConfig)
+    transfer: KnownSetConfig = field(default_factory=KnownSetConfig)
     deblurrer: DeblurrerConfig = field(default_factory=DeblurrerConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     heldout_fraction: float = field(default=0.1, metadata=limits(minimum=0, below=1))  # of B, for held-out signals
@@ -119,9 +119,9 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.config import to_dict
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import is_partial
-    from blur2blur.data.known_blur import transfer_to_folder
     from blur2blur.data.split import heldout_tail
     from blur2blur.hub import sha256_file
+    from blur2blur.known_set import make_known_set
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
     from blur2blur.train.translator import TranslatorTrainer
@@ -155,8 +155,8 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         k_dir = run / runs.KNOWN_SET
         _log("stage 2/6: known-blur set K")
         extractor = load_any(extractor_path, arch="kernel_wizard")
-        transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
-                           extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
+        make_known_set(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
+                       extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
         known = sorted(p for p in k_dir.glob("*.png") if not is_partial(p))  # not a write cut short
     # 3. the deblurrer D'
     deblurrer_path = train_stage(

@@ -156,7 +156,7 @@ def transfer_cmd(
       blur2blur kernels transfer --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --sharp camera/sharp --out K
     """
     from blur2blur.data.images import expand_inputs
-    from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
+    from blur2blur.known_set import KnownSetConfig, make_known_set
 
     if camera_noise not in ("auto", "match", "off"):
         fail(f"--camera-noise must be auto, match or off; got {camera_noise!r}")
@@ -174,9 +174,9 @@ def transfer_cmd(
         sharp_paths = demo_camera_sharp()
     extractor = weight_file(extractor)
     net = _load_extractor(extractor, device)
-    cfg = TransferConfig(variants=variants, crop=crop, seed=seed, camera_noise=camera_noise, tile=tile)
+    cfg = KnownSetConfig(variants=variants, crop=crop, seed=seed, camera_noise=camera_noise, tile=tile)
     try:
-        result = transfer_to_folder(net, found, sharp_paths, out, cfg, extractor_info=_extractor_info(extractor))
+        result = make_known_set(net, found, sharp_paths, out, cfg, extractor_info=_extractor_info(extractor))
     except (ValueError, FileExistsError) as e:
         fail(str(e))
     look = f"; camera look re-applied: {result.look.describe()}" if result.look else ""

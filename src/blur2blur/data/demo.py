@@ -97,7 +97,7 @@ def write_known_camera_set(sharp_paths: list[Path], out_dir: str | os.PathLike, 
     Returns (K image, the sharp image it was made from) for every image.
     """
     from blur2blur.data.camera_look import apply_camera_look, estimate_noise
-    from blur2blur.data.known_blur import camera_look_for, k_output_names
+    from blur2blur.known_set import camera_look_for, k_output_names
 
     out = Path(out_dir)
     sharp_paths = [Path(p) for p in sharp_paths]
