@@ -29,15 +29,15 @@ from pathlib import Path
 from blur2blur.config import limits
 from blur2blur.known_set import KnownSetConfig
 from blur2blur.train import deblurrer as deblurrer_mod
-from blur2blur.train import kernels as kernels_mod
+from blur2blur.train import extractor as extractor_mod
 from blur2blur.train.deblurrer import DeblurrerConfig
-from blur2blur.train.kernels import KernelTrainConfig
+from blur2blur.train.extractor import ExtractorConfig
 from blur2blur.train.translator import TranslatorConfig
 
 
 @dataclass
 class FitConfig:
-    kernels: KernelTrainConfig = field(default_factory=KernelTrainConfig)
+    kernels: ExtractorConfig = field(default_factory=ExtractorConfig)
     transfer: KnownSetConfig = field(default_factory=KnownSetConfig)
     deblurrer: DeblurrerConfig = field(default_factory=DeblurrerConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
@@ -62,7 +62,7 @@ def tiny_config() -> FitConfig:
                           hold_steps=300, decay_steps=300, curriculum_widen_at=150,
                           loop=LoopConfig(steps=600, batch_size=4, num_workers=1, log_every=10,
                                           checkpoint_every=200, eval_every=200, image_every=200))
-    return FitConfig(kernels=kernels_mod.tiny_config(), deblurrer=deblurrer_mod.tiny_config(), translator=tr)
+    return FitConfig(kernels=extractor_mod.tiny_config(), deblurrer=deblurrer_mod.tiny_config(), translator=tr)
 
 
 PRESETS: dict[str, Callable[[], FitConfig]] = {"paper": paper_config, "tiny": tiny_config}
@@ -149,7 +149,7 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     else:
         extractor_path = train_stage(
             "extractor", cfg.kernels,
-            lambda rt: kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt),
+            lambda rt: extractor_mod.ExtractorTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt),
             Path(inputs.extractor) if inputs.extractor else run / runs.EXTRACTOR, run,
             message="stage 1/6: training the blur-kernel extractor")
         k_dir = run / runs.KNOWN_SET

@@ -173,7 +173,7 @@ def training_pairs(root, layout: str, split: str, val_root, demo: bool, val_frac
                    seed: int = 0, what: str = "--pairs"):
     """(train pairs, held-out pairs, root): the demo's train/test splits, `val_root` as the held-out set,
     or whole scenes of `root` held out (`val_fraction`)."""
-    from blur2blur.train.kernels import split_by_scene
+    from blur2blur.data.split import split_by_scene
 
     train, found_root = known_pairs(root, layout, split, "train" if demo else None, what)
     if val_root is not None or demo:

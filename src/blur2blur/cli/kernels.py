@@ -65,7 +65,7 @@ def train_cmd(
       blur2blur kernels train --pairs GOPRO_Large --preset paper --out gopro-extractor.safetensors
     """
     from blur2blur.models import load_any
-    from blur2blur.train.kernels import PRESETS, KernelTrainer
+    from blur2blur.train.extractor import PRESETS, ExtractorTrainer
     from blur2blur.train.loop import setup_runtime
 
     cfg = resolve_config(PRESETS, machine_preset(preset, "paper", device), config, set_, device, show_config)
@@ -77,7 +77,7 @@ def train_cmd(
         extractor = None
         if init is not None:
             extractor = load_any(weight_file(init), arch="kernel_wizard")
-        trainer = KernelTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
+        trainer = ExtractorTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     n = sum(p.numel() for p in trainer.extractor.parameters())
@@ -113,7 +113,7 @@ def eval_cmd(
       blur2blur kernels eval --extractor extractor.safetensors --demo
       blur2blur kernels eval --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --limit 50
     """
-    from blur2blur.train.kernels import reblur_psnr
+    from blur2blur.train.extractor import reblur_psnr
 
     found, _ = known_pairs(pairs, layout, split, "test" if demo else None)
     net = _load_extractor(weight_file(extractor), device)
