@@ -478,11 +478,11 @@ def section_fit(ctx: dict) -> dict:
     b, s = _demo_camera_images(work, quick)
     cmd = [sys.executable, "-m", "blur2blur.cli", "fit", "--blurry", str(b), "--sharp", str(s), "--demo-pairs",
            "--out", str(work / "run"), "--preset", "tiny", "--device", str(ctx["device"])]
-    cmd += _loop_sets(["kernels", "deblurrer", "translator"], QUICK_FIT_STEPS if quick else FIT_STEPS, quick)
+    cmd += _loop_sets(["extractor", "deblurrer", "translator"], QUICK_FIT_STEPS if quick else FIT_STEPS, quick)
     if quick:  # tests/test_fit.py's tiny networks: seconds on a CPU
-        cmd += ["--set", "kernels.arch.nf=8", "--set", "kernels.arch.kernel_dim=16", "--set", "kernels.val_size=128",
-                "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64", "--set", "translator.crop=96",
-                "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
+        cmd += ["--set", "extractor.arch.nf=8", "--set", "extractor.arch.kernel_dim=16",
+                "--set", "extractor.val_size=128", "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64",
+                "--set", "translator.crop=96", "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
                 "--set", "translator.arch_args={num_res: 1, base_channel: 8}"]
     timeout = min(QUICK_FIT_TIMEOUT_S if quick else FIT_TIMEOUT_S, ctx["remaining"]() - 30)
     res = run_command(cmd, timeout, out / "fit.log")

@@ -50,3 +50,100 @@ def test_known_blur_is_known_set_under_its_old_names():
     assert old.TransferItem is known_set.KnownSetItem and old.TransferResult is known_set.KnownSetResult
     assert old.reblur is known_set.reblur and old.load_manifest is known_set.load_manifest
     assert old.regenerate is known_set.regenerate and old.k_output_names is known_set.k_output_names
+
+
+# ----------------------------------------------------------------------------- fit's config keys
+# FitConfig.kernels is FitConfig.extractor and FitConfig.transfer is FitConfig.known_set: the old keys are read as
+# the new ones (FitConfig.RENAMED_KEYS) in --set items, YAML files and recorded run folders.
+
+
+def _renamed(caught) -> set[str]:
+    return {str(w.message).split(": ")[-1] for w in caught}
+
+
+RENAMED = {"config key 'kernels' is renamed 'extractor'; the old name goes in the next release",
+           "config key 'transfer' is renamed 'known_set'; the old name goes in the next release"}
+
+
+def test_old_fit_keys_in_set_items_and_settings():
+    from blur2blur.config import load_config, with_settings
+    from blur2blur.fit import FitConfig, tiny_config
+
+    with pytest.warns(DeprecationWarning) as caught:
+        cfg = load_config(FitConfig, None, ["kernels.loop.steps=7", "transfer.variants=3"], base=tiny_config())
+    assert _renamed(caught) == RENAMED
+    assert cfg.extractor.loop.steps == 7 and cfg.known_set.variants == 3
+    assert cfg == with_settings(tiny_config(), {"extractor.loop.steps": 7, "known_set.variants": 3})
+    with pytest.warns(DeprecationWarning) as caught:
+        assert with_settings(tiny_config(), {"transfer": {"variants": 3}, "kernels.loop.steps": 7}) == cfg
+    assert _renamed(caught) == RENAMED
+
+
+def test_old_fit_keys_in_a_yaml_file(tmp_path):
+    from blur2blur.config import ConfigError, load_config
+    from blur2blur.fit import FitConfig, tiny_config
+
+    path = tmp_path / "fit.yaml"
+    path.write_text("kernels:\n  lr: 0.5\n  loop: {steps: 7}\ntransfer:\n  variants: 3\n")
+    with pytest.warns(DeprecationWarning) as caught:
+        cfg = load_config(FitConfig, path, base=tiny_config())
+    assert _renamed(caught) == RENAMED and all(str(w.message).startswith(f"{path}: ") for w in caught)
+    tiny = tiny_config()
+    assert (cfg.extractor.lr, cfg.extractor.loop.steps, cfg.known_set.variants) == (0.5, 7, 3)
+    assert cfg.extractor.arch == tiny.extractor.arch and cfg.extractor.crop == tiny.extractor.crop  # merged key by key
+    path.write_text("kernels: {lr: 0.5}\nextractor: {lr: 0.1}\n")
+    with pytest.raises(ConfigError, match="'kernels' is the old name of 'extractor'"), pytest.warns(DeprecationWarning):
+        load_config(FitConfig, path, base=tiny_config())
+
+
+def test_old_fit_keys_inside_the_experiment_config():
+    from blur2blur.config import load_config
+    from blur2blur.experiment import ExperimentConfig, demo_config
+
+    with pytest.warns(DeprecationWarning) as caught:
+        cfg = load_config(ExperimentConfig, None, ["fit.transfer.variants=5", "fit.kernels.lr=0.5"],
+                          base=demo_config(quick=True))
+    assert {str(w.message).split(";")[0] for w in caught} == {"config key 'fit.kernels' is renamed 'fit.extractor'",
+                                                             "config key 'fit.transfer' is renamed 'fit.known_set'"}
+    assert cfg.fit.known_set.variants == 5 and cfg.fit.extractor.lr == 0.5
+
+
+def test_a_run_folder_recorded_with_the_old_keys_resumes(tmp_path):
+    import warnings
+
+    from blur2blur import runs
+    from blur2blur.config import with_settings
+    from blur2blur.fit import tiny_config
+
+    cfg = tiny_config()
+    saved = runs.record_settings(tmp_path, cfg)
+    text = saved.read_text()
+    assert "\nextractor:\n" in text and "\nknown_set:\n" in text
+    saved.write_text(text.replace("\nextractor:\n", "\nkernels:\n").replace("\nknown_set:\n", "\ntransfer:\n"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read silently: the user did not write these keys
+        runs.check_settings(tmp_path, cfg)
+        runs.check_settings(tmp_path, with_settings(cfg, {"extractor.loop.steps": 9}))  # resumable, as before
+    with pytest.raises(ValueError, match=r"other settings \(known_set.variants\)"):
+        runs.check_settings(tmp_path, with_settings(cfg, {"known_set.variants": 2}))
+    runs.record_settings(tmp_path, cfg)
+    assert saved.read_text() == text  # the folder now records the new names
+
+
+def test_old_fit_keys_on_the_command_line(monkeypatch, capsys):
+    import yaml
+
+    from blur2blur.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["blur2blur", "fit", "--blurry", "B", "--sharp", "S", "--out", "run",
+                                      "--preset", "tiny", "--set", "kernels.loop.steps=7", "--set",
+                                      "transfer.variants=3", "--show-config"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    out, err = capsys.readouterr()
+    shown = yaml.safe_load(out)
+    assert shown["extractor"]["loop"]["steps"] == 7 and shown["known_set"]["variants"] == 3
+    assert "kernels" not in shown and "transfer" not in shown
+    assert "warning: config key 'kernels' is renamed 'extractor'" in err
+    assert "warning: config key 'transfer' is renamed 'known_set'" in err

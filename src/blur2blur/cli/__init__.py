@@ -32,6 +32,8 @@ def main() -> None:
     import warnings
 
     warnings.showwarning = _show_warning
+    # A renamed config key given in --set or --config: say its new name (Python hides DeprecationWarnings).
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"blur2blur\.config$")
     app()
 
 
