@@ -111,8 +111,8 @@ def cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-# `kernels train --preset tiny`, cut to a CPU-sized extractor.
-KERNELS_TINY = ["--preset", "tiny", "--set", "arch.nf=8", "--set", "arch.kernel_dim=16", "--set", "arch.front_RBs=1",
+# `extractor train --preset tiny`, cut to a CPU-sized extractor.
+EXTRACTOR_TINY = ["--preset", "tiny", "--set", "arch.nf=8", "--set", "arch.kernel_dim=16", "--set", "arch.front_RBs=1",
                 "--set", "arch.back_RBs=1", "--set", "loop.batch_size=2", "--set", "loop.num_workers=0",
                 "--set", "val_size=128", "--set", "loop.tensorboard=false", "--set", "loop.eval_every=0",
                  "--set", "loop.log_every=1"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from helpers import KERNELS_TINY as TINY_SETTINGS
+from helpers import EXTRACTOR_TINY as TINY_SETTINGS
 from helpers import ToyTrainer, cli, write_blur_pairs
 from helpers import toy_loop as _cfg
 from helpers import weights_of as _weights
@@ -89,7 +89,7 @@ def test_cli_refuses_bad_numbers_before_any_work(pairs, tmp_path):
     for item, message in (("loop.steps=-5", "expected int >= 1, got -5"),
                           ("loop.batch_size=0", "expected int >= 1, got 0"),
                           ("loop.checkpoint_every=0", "expected int >= 1, got 0")):
-        res = cli("kernels", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors",
+        res = cli("extractor", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors",
                   *TINY_SETTINGS, "--set", item)
         assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
     assert list(tmp_path.iterdir()) == []
@@ -142,7 +142,7 @@ def test_two_fresh_training_commands_give_bit_identical_weights(pairs, tmp_path)
     outs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.safetensors"
-        res = cli("kernels", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
+        res = cli("extractor", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
                   *TINY_SETTINGS, "--set", "loop.steps=2", "--set", "loop.seed=5")
         assert res.exit_code == 0, res.output
         outs.append(read_state_dict(out)[0])
@@ -184,7 +184,7 @@ def test_a_truncated_newest_checkpoint_is_named_and_the_previous_one_used(tmp_pa
 def test_rerunning_a_finished_kernels_train_is_success_and_changes_nothing(pairs, tmp_path):
     root, _, _ = pairs
     out = tmp_path / "f.safetensors"
-    args = ["kernels", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
+    args = ["extractor", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
             *TINY_SETTINGS, "--set", "loop.steps=1"]
     assert cli(*args).exit_code == 0
     stamp = out.stat().st_mtime_ns
@@ -208,7 +208,7 @@ def test_rerunning_a_finished_kernels_train_is_success_and_changes_nothing(pairs
 ])
 def test_training_commands_refuse_devices_before_any_work(pairs, tmp_path, args, message):
     root, _, _ = pairs
-    res = cli("kernels", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors", *TINY_SETTINGS,
+    res = cli("extractor", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors", *TINY_SETTINGS,
               *args)
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
     assert list(tmp_path.iterdir()) == []

@@ -147,3 +147,37 @@ def test_old_fit_keys_on_the_command_line(monkeypatch, capsys):
     assert "kernels" not in shown and "transfer" not in shown
     assert "warning: config key 'kernels' is renamed 'extractor'" in err
     assert "warning: config key 'transfer' is renamed 'known_set'" in err
+
+
+# ----------------------------------------------------------------------------- the old `kernels` commands
+
+
+@pytest.mark.parametrize("old, new", [
+    (["kernels", "train", "--out", "f.safetensors", "--preset", "tiny", "--show-config"],
+     ["extractor", "train", "--out", "f.safetensors", "--preset", "tiny", "--show-config"]),
+    (["kernels", "eval", "--extractor", "missing.safetensors"], ["extractor", "eval", "--extractor",
+                                                                 "missing.safetensors"]),
+    (["kernels", "transfer", "--extractor", "missing.pth", "--pairs", ".", "--out", "K"],
+     ["known-set", "make", "--extractor", "missing.pth", "--pairs", ".", "--out", "K"]),
+], ids=["train", "eval", "transfer"])
+def test_old_kernels_commands_run_the_new_ones_with_a_notice(old, new, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from blur2blur.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    was, now = runner.invoke(app, old), runner.invoke(app, new)
+    assert (was.exit_code, was.stdout) == (now.exit_code, now.stdout)
+    notice = f"warning: `blur2blur {' '.join(old[:2])}` is renamed `blur2blur {' '.join(new[:2])}`; the old name " \
+             "goes in the next release\n"
+    assert was.stderr == notice + now.stderr and notice not in now.stderr
+
+
+def test_old_kernels_commands_are_hidden_from_the_help():
+    from typer.testing import CliRunner
+
+    from blur2blur.cli import app
+
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert "extractor" in shown and "known-set" in shown and "kernels" not in shown
