@@ -68,7 +68,7 @@ def test_tiled_application_shape_and_identity():
         apply_kernel_tiled(net, x, kernel, tile=100)
 
 
-def test_transfer_writes_k_with_manifest(data, tmp_path):
+def test_make_known_set_writes_k_with_manifest(data, tmp_path):
     pairs, sharp = data
     net = small_wizard()
     res = make_known_set(net, pairs, sharp, tmp_path / "K", KnownSetConfig(variants=3, camera_noise="off"),
