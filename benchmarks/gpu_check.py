@@ -15,7 +15,7 @@ Run from the repository root (or with blur2blur installed). Writes ``OUT/gpu_che
 4. ``train``: the translator's training step (G + D + VGG loss) at the paper's sizes, batch 1, 4
    and 16, without and with autocast; iterations per second next to the paper's ~3.9 it/s.
 5. ``fit``: ``blur2blur fit --preset tiny`` end to end on the bundled demo data (a subprocess).
-6. ``ddp``: ``torchrun --nproc_per_node 1 ... kernels train --demo --preset tiny`` on the device;
+6. ``ddp``: ``torchrun --nproc_per_node 1 ... extractor train --demo --preset tiny`` on the device;
    on a full run also two gloo processes on the CPU, the only real multi-process check one GPU allows.
 7. ``compile``: ``torch.compile`` forward timings (a subprocess: a compile can take a minute, so it
    runs last, gets what is left of the budget, and is killed cleanly when that runs out).
@@ -478,11 +478,11 @@ def section_fit(ctx: dict) -> dict:
     b, s = _demo_camera_images(work, quick)
     cmd = [sys.executable, "-m", "blur2blur.cli", "fit", "--blurry", str(b), "--sharp", str(s), "--demo-pairs",
            "--out", str(work / "run"), "--preset", "tiny", "--device", str(ctx["device"])]
-    cmd += _loop_sets(["kernels", "deblurrer", "translator"], QUICK_FIT_STEPS if quick else FIT_STEPS, quick)
+    cmd += _loop_sets(["extractor", "deblurrer", "translator"], QUICK_FIT_STEPS if quick else FIT_STEPS, quick)
     if quick:  # tests/test_fit.py's tiny networks: seconds on a CPU
-        cmd += ["--set", "kernels.arch.nf=8", "--set", "kernels.arch.kernel_dim=16", "--set", "kernels.val_size=128",
-                "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64", "--set", "translator.crop=96",
-                "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
+        cmd += ["--set", "extractor.arch.nf=8", "--set", "extractor.arch.kernel_dim=16",
+                "--set", "extractor.val_size=128", "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64",
+                "--set", "translator.crop=96", "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
                 "--set", "translator.arch_args={num_res: 1, base_channel: 8}"]
     timeout = min(QUICK_FIT_TIMEOUT_S if quick else FIT_TIMEOUT_S, ctx["remaining"]() - 30)
     res = run_command(cmd, timeout, out / "fit.log")
@@ -510,7 +510,7 @@ def section_ddp(ctx: dict) -> dict:
             runs[name] = {"skipped": "budget", "ok": False}
             continue
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "-m", "blur2blur.cli", "kernels", "train", "--demo", "--preset", "tiny", "--device", dev,
+               "-m", "blur2blur.cli", "extractor", "train", "--demo", "--preset", "tiny", "--device", dev,
                "--out", str(out / "ddp" / name / "extractor.safetensors")] + sets
         runs[name] = run_command(cmd, min(DDP_TIMEOUT_S, ctx["remaining"]() - 30), out / f"ddp_{name}.log")
         runs[name]["ok"] = runs[name]["ok"] and (out / "ddp" / name / "extractor.safetensors").exists()

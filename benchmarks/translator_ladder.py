@@ -142,7 +142,7 @@ def camera_sets(args, name: str) -> dict:
 
 
 def extractor_k(args, name: str, sharp: list[Path]) -> list[Path]:
-    from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
+    from blur2blur.known_set import KnownSetConfig as TransferConfig, make_known_set as transfer_to_folder
     from blur2blur.models import load_any
 
     folder = args.out / "cameras" / name / "data" / "k-d"

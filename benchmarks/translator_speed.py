@@ -6,7 +6,7 @@ One full step of :class:`blur2blur.train.translator.TranslatorTrainer`: D update
 gradient penalty between y and G(y)), then G update (adversarial + multi-scale perceptual
 loss), at the paper's sizes: b2b_translator (MIMO-UNet, 8 blocks), the 3-scale PatchGAN
 (ndf 64), VGG (random weights: speed does not depend on them), 256x256 crops of random data.
-K is precomputed (as with `kernels transfer`), so no kernel extractor runs in the step.
+K is precomputed (as with `known-set make`), so no kernel extractor runs in the step.
 Each batch size runs in its own process; peak memory = max RSS minus RSS after set-up.
 """
 

@@ -111,18 +111,19 @@ def cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-# `kernels train --preset tiny`, cut to a CPU-sized extractor.
-KERNELS_TINY = ["--preset", "tiny", "--set", "arch.nf=8", "--set", "arch.kernel_dim=16", "--set", "arch.front_RBs=1",
+# `extractor train --preset tiny`, cut to a CPU-sized extractor.
+EXTRACTOR_TINY = ["--preset", "tiny", "--set", "arch.nf=8", "--set", "arch.kernel_dim=16", "--set", "arch.front_RBs=1",
                 "--set", "arch.back_RBs=1", "--set", "loop.batch_size=2", "--set", "loop.num_workers=0",
                 "--set", "val_size=128", "--set", "loop.tensorboard=false", "--set", "loop.eval_every=0",
                  "--set", "loop.log_every=1"]
 
 # `fit --preset tiny`, every stage cut to 2 steps and CPU-sized networks.
 FIT_TINY = ["--preset", "tiny"]
-for part in ("kernels", "deblurrer", "translator"):
+for part in ("extractor", "deblurrer", "translator"):
     FIT_TINY += ["--set", f"{part}.loop.steps=2", "--set", f"{part}.loop.num_workers=0", "--set",
                  f"{part}.loop.batch_size=2", "--set", f"{part}.loop.tensorboard=false"]
-FIT_TINY += ["--set", "kernels.arch.nf=8", "--set", "kernels.arch.kernel_dim=16", "--set", "kernels.val_size=128",
-             "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64", "--set", "translator.vgg_weights=random",
-             "--set", "translator.crop=96", "--set", "translator.d_warmup=1", "--set", "translator.disc_ndf=8",
+FIT_TINY += ["--set", "extractor.arch.nf=8", "--set", "extractor.arch.kernel_dim=16",
+             "--set", "extractor.val_size=128", "--set", "deblurrer.crop=64", "--set", "deblurrer.val_size=64",
+             "--set", "translator.vgg_weights=random", "--set", "translator.crop=96", "--set", "translator.d_warmup=1",
+             "--set", "translator.disc_ndf=8",
              "--set", "translator.arch_args={num_res: 1, base_channel: 8}"]

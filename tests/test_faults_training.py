@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from helpers import KERNELS_TINY as TINY_SETTINGS
+from helpers import EXTRACTOR_TINY as TINY_SETTINGS
 from helpers import ToyTrainer, cli, write_blur_pairs
 from helpers import toy_loop as _cfg
 from helpers import weights_of as _weights
@@ -13,11 +13,11 @@ from helpers import weights_of as _weights
 from blur2blur import assets
 from blur2blur.config import ConfigError, check_limits, load_config
 from blur2blur.models import read_state_dict
-from blur2blur.train import kernels as kernels_mod
+from blur2blur.train import extractor as extractor_mod
 from blur2blur.train import translator as translator_mod
 from blur2blur.train.deblurrer import DeblurrerTrainer
 from blur2blur.train.deblurrer import tiny_config as tiny_deblurrer
-from blur2blur.train.kernels import KernelTrainConfig, KernelTrainer
+from blur2blur.train.extractor import ExtractorConfig, ExtractorTrainer
 from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train
 from blur2blur.train.unpaired import UnpairedTranslationTrainer, tiny_config as tiny_unpaired
 
@@ -47,14 +47,14 @@ def pairs(tmp_path_factory):
 ])
 def test_numeric_settings_are_checked_on_the_command_line(item, message):
     with pytest.raises(ConfigError) as err:
-        load_config(KernelTrainConfig, None, [item], base=kernels_mod.tiny_config())
+        load_config(ExtractorConfig, None, [item], base=extractor_mod.tiny_config())
     assert str(err.value) == message
 
 
 def test_numeric_settings_are_checked_in_yaml_files(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"loop": {"batch_size": 0}}))
     with pytest.raises(ConfigError) as err:
-        load_config(KernelTrainConfig, tmp_path / "c.yaml")
+        load_config(ExtractorConfig, tmp_path / "c.yaml")
     assert str(err.value) == f"{tmp_path / 'c.yaml'}: loop.batch_size: expected int >= 1, got 0"
 
 
@@ -71,8 +71,8 @@ def test_every_trainer_checks_its_numbers(preset, item, message):
 
 
 def test_in_range_values_and_none_still_pass():
-    cfg = load_config(KernelTrainConfig, None, ["loop.steps=1", "val_fraction=0", "loop.grad_clip=null"],
-                      base=kernels_mod.tiny_config())
+    cfg = load_config(ExtractorConfig, None, ["loop.steps=1", "val_fraction=0", "loop.grad_clip=null"],
+                      base=extractor_mod.tiny_config())
     assert cfg.loop.steps == 1 and cfg.val_fraction == 0 and cfg.loop.grad_clip is None
 
 
@@ -89,7 +89,7 @@ def test_cli_refuses_bad_numbers_before_any_work(pairs, tmp_path):
     for item, message in (("loop.steps=-5", "expected int >= 1, got -5"),
                           ("loop.batch_size=0", "expected int >= 1, got 0"),
                           ("loop.checkpoint_every=0", "expected int >= 1, got 0")):
-        res = cli("kernels", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors",
+        res = cli("extractor", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors",
                   *TINY_SETTINGS, "--set", item)
         assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
     assert list(tmp_path.iterdir()) == []
@@ -109,12 +109,12 @@ def _same(a: dict, b: dict) -> bool:
 def test_every_trainer_starts_from_the_same_weights_for_the_same_seed(pairs):
     _, train_pairs, held = pairs
     rt = setup_runtime(LoopConfig(device="cpu"))
-    kcfg = kernels_mod.tiny_config()
+    kcfg = extractor_mod.tiny_config()
 
     def extractor(seed):
         torch.manual_seed(12345 + seed * 7)  # whatever state the process is in must not matter
-        cfg = load_config(KernelTrainConfig, None, [f"loop.seed={seed}"], base=kcfg)
-        return _state(KernelTrainer(cfg, train_pairs, held, rt).extractor)
+        cfg = load_config(ExtractorConfig, None, [f"loop.seed={seed}"], base=kcfg)
+        return _state(ExtractorTrainer(cfg, train_pairs, held, rt).extractor)
 
     assert _same(extractor(0), extractor(0)) and not _same(extractor(0), extractor(1))
 
@@ -142,7 +142,7 @@ def test_two_fresh_training_commands_give_bit_identical_weights(pairs, tmp_path)
     outs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.safetensors"
-        res = cli("kernels", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
+        res = cli("extractor", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
                   *TINY_SETTINGS, "--set", "loop.steps=2", "--set", "loop.seed=5")
         assert res.exit_code == 0, res.output
         outs.append(read_state_dict(out)[0])
@@ -184,7 +184,7 @@ def test_a_truncated_newest_checkpoint_is_named_and_the_previous_one_used(tmp_pa
 def test_rerunning_a_finished_kernels_train_is_success_and_changes_nothing(pairs, tmp_path):
     root, _, _ = pairs
     out = tmp_path / "f.safetensors"
-    args = ["kernels", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
+    args = ["extractor", "train", "--pairs", root / "train", "--val-pairs", root / "test", "--out", out,
             *TINY_SETTINGS, "--set", "loop.steps=1"]
     assert cli(*args).exit_code == 0
     stamp = out.stat().st_mtime_ns
@@ -208,7 +208,7 @@ def test_rerunning_a_finished_kernels_train_is_success_and_changes_nothing(pairs
 ])
 def test_training_commands_refuse_devices_before_any_work(pairs, tmp_path, args, message):
     root, _, _ = pairs
-    res = cli("kernels", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors", *TINY_SETTINGS,
+    res = cli("extractor", "train", "--pairs", root / "train", "--out", tmp_path / "f.safetensors", *TINY_SETTINGS,
               *args)
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
     assert list(tmp_path.iterdir()) == []

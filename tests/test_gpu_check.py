@@ -86,7 +86,7 @@ def test_quick_cpu_run_has_every_section_with_sane_values(tmp_path):
 
 
 def test_device_cuda_without_an_index_gets_this_process_gpu(monkeypatch):
-    # Found preparing the GPU check: `--device cuda` (fit, kernels train) reached
+    # Found preparing the GPU check: `--device cuda` (fit, extractor train) reached
     # torch.cuda.set_device(torch.device("cuda")), which raises ValueError: it needs an index.
     import torch
 

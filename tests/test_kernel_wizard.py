@@ -146,7 +146,7 @@ def test_apply_kernel_padded():
 
 
 def test_encode_padded_and_chain():
-    from blur2blur.data.known_blur import reblur
+    from blur2blur.known_set import reblur
 
     model = _small()
     g = torch.Generator().manual_seed(0)

@@ -12,7 +12,7 @@ runner = CliRunner()
 
 # (command, its GPU-sized default); every training command has the CPU-sized preset "tiny".
 COMMANDS = [(["fit", "--blurry", "B", "--sharp", "S", "--out", "run"], "paper"),
-            (["kernels", "train", "--out", "f.safetensors"], "paper"),
+            (["extractor", "train", "--out", "f.safetensors"], "paper"),
             (["deblurrer", "train", "--out", "d.safetensors"], "nafnet"),
             (["translator", "train", "--blurry", "B", "--known", "K", "--out", "g.safetensors"], "paper")]
 

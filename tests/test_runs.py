@@ -16,7 +16,7 @@ def test_check_settings_allows_only_resumable_changes(tmp_path):
     cfg = tiny_config()
     runs.check_settings(tmp_path, cfg)                 # no config.yaml yet: fine
     runs.record_settings(tmp_path, cfg)
-    longer = with_settings(cfg, {"translator.loop.steps": 5000, "kernels.loop.device": "cpu"})
+    longer = with_settings(cfg, {"translator.loop.steps": 5000, "extractor.loop.device": "cpu"})
     runs.check_settings(tmp_path, longer)              # length and device may change
     runs.record_settings(tmp_path, longer)             # and the folder records what it continues with
     runs.check_settings(tmp_path, longer, lambda key: False)

@@ -32,6 +32,16 @@ Errors are :class:`ConfigError` and name the file or ``--set`` item and the dott
 ``extractor.yaml: unknown key 'optim.lrr' (did you mean 'optim.lr'?)`` or
 ``--set loop.steps=-5: expected int >= 1, got -5``.
 
+A section whose keys were renamed lists them as a class attribute, old key -> new key::
+
+    @dataclass
+    class FitConfig:
+        RENAMED_KEYS: ClassVar[dict[str, str]] = {"kernels": "extractor"}
+        extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
+
+Old keys are then read as the new ones wherever keys are read (files, ``--set``, :func:`with_settings`),
+with a DeprecationWarning; giving both is an error.
+
 YAML is read as YAML 1.1 (``yaml.safe_load``) except that ``1e-4`` and ``1.5e3`` are floats
 (YAML 1.2), as anyone writing a learning rate expects; strings that look like such numbers are
 quoted when saved.
@@ -47,6 +57,7 @@ import os
 import re
 import types
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar, Union
@@ -130,7 +141,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "") -> T:
     try:
         if not isinstance(data, Mapping):
             raise ConfigError(f"expected a mapping of keys, got {type(data).__name__}")
-        return _build(cls, data, "", lenient=False)
+        return _build(cls, _upgrade_keys(cls, data, "", source), "", lenient=False)
     except ConfigError as err:
         err.set_source(source)
         raise
@@ -139,6 +150,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "") -> T:
 def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, lenient: bool) -> T:
     """`cls` from `data`, whose keys sit below the dotted `prefix`."""
     fields = _fields(cls)
+    data = _rename_keys(cls, data, prefix)
     for name in data:
         if name not in fields:
             raise _unknown_key(prefix, str(name), [*fields])
@@ -150,6 +162,45 @@ def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, lenient: bool) ->
         elif field.default is _MISSING and field.default_factory is _MISSING:
             raise ConfigError(f"missing required key '{key}'", key=key, show_key=False)
     return _construct(cls, kwargs, prefix)
+
+
+# --------------------------------------------------------------------------- renamed keys
+
+
+def _renamed_key(cls: type, name: str, prefix: str, source: str = "") -> str:
+    """The current name of key `name` of section `cls` (its ``RENAMED_KEYS``); warns when it is an old name."""
+    new = getattr(cls, "RENAMED_KEYS", {}).get(name)
+    if new is None:
+        return name
+    where = f"{source}: " if source else ""
+    warnings.warn(f"{where}config key '{_join(prefix, name)}' is renamed '{_join(prefix, new)}'; the old name "
+                  "goes in the next release", DeprecationWarning, stacklevel=3)
+    return new
+
+
+def _rename_keys(cls: type, data: Mapping[Any, Any], prefix: str, source: str = "") -> Mapping[Any, Any]:
+    """`data` (keys of section `cls`) with old key names replaced by the current ones, in place in the order."""
+    if not any(name in getattr(cls, "RENAMED_KEYS", {}) for name in data):
+        return data
+    renamed: dict[Any, Any] = {}
+    for name, value in data.items():
+        new = _renamed_key(cls, name, prefix, source)
+        if new in renamed or (new != name and new in data):
+            key = _join(prefix, new)
+            raise ConfigError(f"'{_join(prefix, name)}' is the old name of '{key}': give one of them", key=key,
+                              show_key=False)
+        renamed[new] = value
+    return renamed
+
+
+def _upgrade_keys(cls: Any, data: Any, prefix: str, source: str = "") -> Any:
+    """`data` for dataclass `cls` with old key names replaced in it and its sections (before merging it into
+    another mapping, whose keys are the current ones)."""
+    if not _is_dataclass_type(cls) or not isinstance(data, Mapping):
+        return data
+    fields = _fields(cls)
+    return {name: _upgrade_keys(_section_type(fields[name][1]), value, _join(prefix, name), source)
+            if name in fields else value for name, value in _rename_keys(cls, data, prefix, source).items()}
 
 
 def _construct(make: Any, kwargs: dict[str, Any], key: str) -> Any:
@@ -378,8 +429,10 @@ def with_settings(cfg: T, settings: Mapping[str, Any]) -> T:
 def _set(node: Any, tp: Any, parts: list[str], prefix: str, value: Any, raw: str | None) -> Any:
     """`node` (of type `tp`, below `prefix`) with the entry at `parts` replaced by `value`."""
     name, rest = parts[0], parts[1:]
-    key = _join(prefix, name)
     section = _section_type(tp)
+    if section is not None:
+        name = _renamed_key(section, name, prefix)
+    key = _join(prefix, name)
     if section is not None:
         fields = _fields(section)
         if name not in fields:
@@ -455,6 +508,11 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None = None, overri
             raise ConfigError(
                 f"top level must be a mapping of keys, got {type(data).__name__}", source=source
             )
+        try:
+            data = _upgrade_keys(cls, data, "", source)  # before the merge: the base's keys are the current ones
+        except ConfigError as err:
+            err.set_source(source)
+            raise
         if base is not None:
             data = _deep_merge(to_dict(base), data)
         cfg = from_dict(cls, data, source=source)

@@ -25,20 +25,25 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from blur2blur.config import limits
-from blur2blur.data.known_blur import TransferConfig
+from blur2blur.known_set import KnownSetConfig
 from blur2blur.train import deblurrer as deblurrer_mod
-from blur2blur.train import kernels as kernels_mod
+from blur2blur.train import extractor as extractor_mod
 from blur2blur.train.deblurrer import DeblurrerConfig
-from blur2blur.train.kernels import KernelTrainConfig
+from blur2blur.train.extractor import ExtractorConfig
 from blur2blur.train.translator import TranslatorConfig
 
 
 @dataclass
 class FitConfig:
-    kernels: KernelTrainConfig = field(default_factory=KernelTrainConfig)
-    transfer: TransferConfig = field(default_factory=TransferConfig)
+    # Keys with an old name, old -> new: read as the new ones (with a DeprecationWarning) in YAML files, --set
+    # items and run folders recorded before the rename (blur2blur.config, "renamed keys").
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"kernels": "extractor", "transfer": "known_set"}
+
+    extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
+    known_set: KnownSetConfig = field(default_factory=KnownSetConfig)
     deblurrer: DeblurrerConfig = field(default_factory=DeblurrerConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     heldout_fraction: float = field(default=0.1, metadata=limits(minimum=0, below=1))  # of B, for held-out signals
@@ -62,14 +67,14 @@ def tiny_config() -> FitConfig:
                           hold_steps=300, decay_steps=300, curriculum_widen_at=150,
                           loop=LoopConfig(steps=600, batch_size=4, num_workers=1, log_every=10,
                                           checkpoint_every=200, eval_every=200, image_every=200))
-    return FitConfig(kernels=kernels_mod.tiny_config(), deblurrer=deblurrer_mod.tiny_config(), translator=tr)
+    return FitConfig(extractor=extractor_mod.tiny_config(), deblurrer=deblurrer_mod.tiny_config(), translator=tr)
 
 
 PRESETS: dict[str, Callable[[], FitConfig]] = {"paper": paper_config, "tiny": tiny_config}
 
 
 def stage_presets(stage: str) -> dict[str, Callable]:
-    """One stage's presets ("kernels", "deblurrer" or "translator"), each as the fit preset of that name
+    """One stage's presets ("extractor", "deblurrer" or "translator"), each as the fit preset of that name
     sets the stage: a stage trained alone (``blur2blur translator train --preset tiny``) matches ``fit``."""
     return {name: (lambda make=make: getattr(make(), stage)) for name, make in PRESETS.items()}
 
@@ -119,9 +124,9 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
     from blur2blur.config import to_dict
     from blur2blur.data.curriculum import score_images
     from blur2blur.data.images import is_partial
-    from blur2blur.data.known_blur import transfer_to_folder
     from blur2blur.data.split import heldout_tail
     from blur2blur.hub import sha256_file
+    from blur2blur.known_set import make_known_set
     from blur2blur.models import load_any, load_checkpoint, save_checkpoint
     from blur2blur.models.composed import ComposedDeblurrer
     from blur2blur.train.translator import TranslatorTrainer
@@ -148,15 +153,15 @@ def run_fit(inputs: FitInputs, cfg: FitConfig, run_dir: str | os.PathLike) -> Pa
         extractor_path = None
     else:
         extractor_path = train_stage(
-            "extractor", cfg.kernels,
-            lambda rt: kernels_mod.KernelTrainer(cfg.kernels, inputs.known_train, inputs.known_heldout, rt),
+            "extractor", cfg.extractor,
+            lambda rt: extractor_mod.ExtractorTrainer(cfg.extractor, inputs.known_train, inputs.known_heldout, rt),
             Path(inputs.extractor) if inputs.extractor else run / runs.EXTRACTOR, run,
             message="stage 1/6: training the blur-kernel extractor")
         k_dir = run / runs.KNOWN_SET
         _log("stage 2/6: known-blur set K")
         extractor = load_any(extractor_path, arch="kernel_wizard")
-        transfer_to_folder(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.transfer,
-                           extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
+        make_known_set(extractor, inputs.known_train, inputs.sharp, k_dir, cfg.known_set,
+                       extractor_info={"file": extractor_path.name, "sha256": sha256_file(extractor_path)})
         known = sorted(p for p in k_dir.glob("*.png") if not is_partial(p))  # not a write cut short
     # 3. the deblurrer D'
     deblurrer_path = train_stage(

@@ -201,7 +201,7 @@ register(WeightFile(
     sha256=None,  # no checksum published
     filename="GOPRO_woVAE.pth",
     description="blur-kernel extractor F trained on GoPro, without VAE: the one Blur2Blur uses to build K "
-                "(`fit --extractor`, `kernels transfer --extractor`, `kernels train --init`)",
+                "(`fit --extractor`, `known-set make --extractor`, `extractor train --init`)",
     source=_KERNEL_WIZARD_SOURCE,
     arch="kernel_wizard",
     arch_args={**_KERNEL_WIZARD_ARGS, "use_vae": False},

@@ -32,13 +32,22 @@ def resumable(key: str) -> bool:
 def check_settings(run_dir: str | os.PathLike, cfg: Any, may_change: Callable[[str], bool] = resumable, *,
                    what: str = "a run", advice: str = "use another output folder") -> None:
     """Raise ValueError when ``run_dir/config.yaml`` holds other settings than `cfg` (save for those
-    `may_change` allows); a folder without one is fine."""
+    `may_change` allows); a folder without one is fine.
+
+    A folder recorded before a key was renamed (``FitConfig.RENAMED_KEYS``) is read with the new names, silently:
+    the user did not write those keys, and :func:`record_settings` records the new ones.
+    """
+    import warnings
+
     from blur2blur.config import diff_configs, load_config
 
     saved = Path(run_dir) / CONFIG
     if not saved.exists():
         return
-    changed = [k for k in diff_configs(load_config(type(cfg), saved), cfg) if not may_change(k)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        recorded = load_config(type(cfg), saved)
+    changed = [k for k in diff_configs(recorded, cfg) if not may_change(k)]
     if changed:
         raise ValueError(f"{run_dir} holds {what} with other settings ({', '.join(changed[:8])}); {advice}")
 

@@ -117,17 +117,17 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
             _report("K (--known-set)", len(inputs.known_set), bad)
             changes["known_set"] = known
     if makes_k:
-        if cfg.transfer.crop is not None and cfg.transfer.crop < tr.crop:
-            raise ValueError(f"transfer.crop {cfg.transfer.crop} is smaller than translator.crop {tr.crop}: "
+        if cfg.known_set.crop is not None and cfg.known_set.crop < tr.crop:
+            raise ValueError(f"known_set.crop {cfg.known_set.crop} is smaller than translator.crop {tr.crop}: "
                              "K images would be too small for the translator")
-        need = cfg.transfer.crop or tr.crop
-        sharp, bad = check_images(inputs.sharp, need, "known-blur set K (transfer.crop / translator.crop)")
+        need = cfg.known_set.crop or tr.crop
+        sharp, bad = check_images(inputs.sharp, need, "known-blur set K (known_set.crop / translator.crop)")
         _report("S (--sharp)", len(inputs.sharp), bad)
         changes["sharp"] = sharp
-    pair_crop = max([c for c, used in ((cfg.kernels.crop, trains_extractor), (cfg.deblurrer.crop, trains_deblurrer))
+    pair_crop = max([c for c, used in ((cfg.extractor.crop, trains_extractor), (cfg.deblurrer.crop, trains_deblurrer))
                      if used], default=0)
     if pair_crop:
-        pairs, bad = _check_pairs(inputs.known_train, pair_crop, "training crop (kernels.crop, deblurrer.crop)")
+        pairs, bad = _check_pairs(inputs.known_train, pair_crop, "training crop (extractor.crop, deblurrer.crop)")
         _report("known-blur pairs P", len(inputs.known_train), bad)
         changes["known_train"] = pairs
     for name, value in changes.items():
@@ -141,8 +141,8 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
 
     needed = 0
     if trains_extractor:
-        needed += _checkpoint_bytes(_parameters("kernel_wizard", cfg.kernels.arch.model_kwargs()),
-                                    cfg.kernels.loop.keep_checkpoints)
+        needed += _checkpoint_bytes(_parameters("kernel_wizard", cfg.extractor.arch.model_kwargs()),
+                                    cfg.extractor.loop.keep_checkpoints)
     if trains_deblurrer:
         needed += _checkpoint_bytes(_parameters(cfg.deblurrer.arch, cfg.deblurrer.arch_args),
                                     cfg.deblurrer.loop.keep_checkpoints)
@@ -151,8 +151,8 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
                                                                   {"ndf": tr.disc_ndf, "n_layers": tr.disc_layers})
         needed += _checkpoint_bytes(params, tr.loop.keep_checkpoints)
     if makes_k:
-        side = cfg.transfer.crop
-        needed += cfg.transfer.variants * sum(3 * (side * side if side else _area(p)) for p in changes["sharp"])
+        side = cfg.known_set.crop
+        needed += cfg.known_set.variants * sum(3 * (side * side if side else _area(p)) for p in changes["sharp"])
     run.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(run).free
     if needed * DISK_MARGIN > free:

@@ -16,7 +16,8 @@ COMMAND_PANELS: dict[str, str] = {
     "sort": "Deblur, and train for your camera",
     "fit": "Deblur, and train for your camera",
     "demo": "Deblur, and train for your camera",
-    "kernels": "The stages of fit, one at a time",
+    "extractor": "The stages of fit, one at a time",
+    "known-set": "The stages of fit, one at a time",
     "deblurrer": "The stages of fit, one at a time",
     "translator": "The stages of fit, one at a time",
     "simulate": "Experiments",
@@ -90,7 +91,7 @@ def examples(*commands: str) -> str:
 
 
 def command_group(**kwargs) -> typer.Typer:
-    """A Typer app (the root or a group such as `kernels`) whose commands show plain types."""
+    """A Typer app (the root or a group such as `extractor`) whose commands show plain types."""
     return typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, **kwargs)
 
 
@@ -173,7 +174,7 @@ def training_pairs(root, layout: str, split: str, val_root, demo: bool, val_frac
                    seed: int = 0, what: str = "--pairs"):
     """(train pairs, held-out pairs, root): the demo's train/test splits, `val_root` as the held-out set,
     or whole scenes of `root` held out (`val_fraction`)."""
-    from blur2blur.train.kernels import split_by_scene
+    from blur2blur.data.split import split_by_scene
 
     train, found_root = known_pairs(root, layout, split, "train" if demo else None, what)
     if val_root is not None or demo:

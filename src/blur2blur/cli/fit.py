@@ -56,7 +56,7 @@ def fit(
     if device:
         cfg = dataclasses.replace(cfg, **{part: dataclasses.replace(
             getattr(cfg, part), loop=dataclasses.replace(getattr(cfg, part).loop, device=device))
-            for part in ("kernels", "deblurrer", "translator")})
+            for part in ("extractor", "deblurrer", "translator")})
     check_devices(cfg, device)
     extractor, deblurrer = weight_file(extractor), weight_file(deblurrer)  # before any frame is decoded
 

@@ -1,184 +1,37 @@
-"""`blur2blur kernels train|eval|transfer`: the blur-kernel extractor and the known-blur set K."""
+"""Deprecated: `blur2blur kernels train|eval|transfer`, the old names of `blur2blur extractor train|eval` and
+`blur2blur known-set make`. Hidden from the help; each prints a one-line notice naming the new command, then
+runs it. They go in the next release."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import List, Optional
+import functools
 
 import typer
 
-from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, command_group, config_option,
-                                  device_option, examples, fail, known_pairs, layout_option, machine_preset,
-                                  prepare_run, preset_option, resolve_config, run_dir_option, show_config_option,
-                                  train_command, training_pairs, weight_file)
-from blur2blur.fileio import atomic_write_text
+from blur2blur.cli.common import Command, app, command_group, examples
+from blur2blur.cli.extractor import eval_cmd, train_cmd
+from blur2blur.cli.known_set import make_cmd
 
-kernels_app = command_group(help="Train the blur-kernel extractor and build the known-blur set K."
-                            + examples("blur2blur kernels train --demo --preset tiny --out extractor.safetensors",
-                                       "blur2blur kernels transfer --extractor extractor.safetensors --demo --out K"))
-app.add_typer(kernels_app, name="kernels")
+# old subcommand of `kernels` -> (the new command, its function)
+RENAMED_COMMANDS = {"train": ("extractor train", train_cmd), "eval": ("extractor eval", eval_cmd),
+                    "transfer": ("known-set make", make_cmd)}
 
-
-def _load_extractor(path: Path, device: str | None):
-    from blur2blur.devices import pick_device
-    from blur2blur.models import CheckpointError, load_any
-
-    try:
-        net = load_any(path, arch="kernel_wizard")
-    except (CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
-        fail(str(e))
-    return net.to(pick_device(device)).eval()
+kernels_app = command_group(help="Deprecated: the old name of `blur2blur extractor` and `blur2blur known-set`."
+                            + examples("blur2blur extractor train --demo --preset tiny --out extractor.safetensors",
+                                       "blur2blur known-set make --extractor extractor.safetensors --demo --out K"))
+app.add_typer(kernels_app, name="kernels", hidden=True)
 
 
-def _extractor_info(path: Path) -> dict:
-    from blur2blur.hub import sha256_file
+def _old_name(old: str, new: str, command):
+    @functools.wraps(command)  # the same options: Typer reads them from the wrapped function's signature
+    def run_under_old_name(*args, **kwargs):
+        typer.secho(f"warning: `blur2blur kernels {old}` is renamed `blur2blur {new}`; the old name goes in the "
+                    "next release", fg=typer.colors.YELLOW, err=True)
+        return command(*args, **kwargs)
 
-    return {"file": path.name, "sha256": sha256_file(path)}
-
-
-@kernels_app.command("train", cls=Command)
-def train_cmd(
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained extractor (.safetensors)."),
-    pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = layout_option(),
-    split: str = typer.Option("train", help="Split to train on, where the layout has splits."),
-    val_pairs: Optional[Path] = typer.Option(None, help="Held-out pairs for the metric (default: a share of "
-                                             "the training scenes, val_fraction)."),
-    demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo known-blur pairs."),
-    preset: Optional[str] = preset_option("paper", "paper: the extractor paper's recipe (GPU-sized); tiny: a "
-                                          "CPU-sized model for tests and demos"),
-    config: Optional[Path] = config_option(),
-    set_: List[str] = typer.Option([], "--set", help="Override one setting, e.g. --set loop.steps=2000 "
-                                   "--set arch.use_vae=true."),
-    init: Optional[Path] = typer.Option(None, help="Start from these weights: ours or official "
-                                        f"GOPRO_woVAE.pth, {WEIGHTS_NAME_HELP}."),
-    run_dir: Optional[Path] = run_dir_option(),
-    device: Optional[str] = device_option(),
-    show_config: bool = show_config_option(),
-) -> None:
-    """Train the blur-kernel extractor F on known-blur pairs (resumable; DDP under torchrun).
-
-    Examples:
-
-      blur2blur kernels train --demo --preset tiny --out extractor.safetensors
-      blur2blur kernels train --pairs GOPRO_Large --preset paper --out gopro-extractor.safetensors
-    """
-    from blur2blur.models import load_any
-    from blur2blur.train.kernels import PRESETS, KernelTrainer
-    from blur2blur.train.loop import setup_runtime
-
-    cfg = resolve_config(PRESETS, machine_preset(preset, "paper", device), config, set_, device, show_config)
-    run_dir, record = prepare_run(out, run_dir, cfg)
-
-    train_pairs, held, root = training_pairs(pairs, layout, split, val_pairs, demo, cfg.val_fraction, cfg.loop.seed)
-    runtime = setup_runtime(cfg.loop)
-    try:
-        extractor = None
-        if init is not None:
-            extractor = load_any(weight_file(init), arch="kernel_wizard")
-        trainer = KernelTrainer(cfg, train_pairs, held, runtime, extractor=extractor)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
-    n = sum(p.numel() for p in trainer.extractor.parameters())
-    train_command(trainer, trainer.extractor, cfg, runtime, run_dir, record, out, desc="kernel extractor",
-                  banner=f"extractor: {n / 1e6:.2f}M parameters; {len(train_pairs)} training pairs from {root}, "
-                         f"{len(held)} held out",
-                  info={"trained_by": "blur2blur kernels train", "pairs": str(root),
-                        "init": str(init) if init else None}, report=_print_metric)
+    return run_under_old_name
 
 
-def _print_metric(m: dict) -> None:
-    typer.echo(f"held-out re-blur PSNR {m['reblur_psnr']:.2f} dB vs identity (sharp vs blurry) "
-               f"{m['identity_psnr']:.2f} dB: {m['gain_db']:+.2f} dB, {100 * m['improved']:.0f}% of "
-               f"{int(m['pairs'])} pairs improved")
-
-
-@kernels_app.command("eval", cls=Command)
-def eval_cmd(
-    extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
-    pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = layout_option(),
-    split: str = typer.Option("test", help="Split to evaluate on, where the layout has splits."),
-    demo: bool = typer.Option(False, "--demo", help="Evaluate on the bundled demo's held-out known pairs."),
-    size: int = typer.Option(256, help="Centre crop per pair (0: whole images)."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate on at most this many pairs."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
-    device: Optional[str] = device_option(),
-) -> None:
-    """Measure the extractor: PSNR(re-blurred, blurry) against the identity PSNR(sharp, blurry).
-
-    Examples:
-
-      blur2blur kernels eval --extractor extractor.safetensors --demo
-      blur2blur kernels eval --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --limit 50
-    """
-    from blur2blur.train.kernels import reblur_psnr
-
-    found, _ = known_pairs(pairs, layout, split, "test" if demo else None)
-    net = _load_extractor(weight_file(extractor), device)
-    metrics = reblur_psnr(net, found[:limit] if limit else found, size=size or None,
-                          device=next(net.parameters()).device)
-    _print_metric(metrics)
-    if json_out is not None:
-        text = json.dumps(metrics, indent=2)
-        if json_out.exists():
-            # The same evaluation again (it is deterministic): done; anything else is not ours to replace.
-            if json_out.read_text(encoding="utf-8") == text:
-                typer.echo(f"{json_out} holds these numbers already: nothing to do")
-                return
-            fail(f"{json_out} exists with other numbers; refusing to overwrite it")
-        atomic_write_text(json_out, text)
-
-
-@kernels_app.command("transfer", cls=Command)
-def transfer_cmd(
-    extractor: Path = typer.Option(..., help=f"Extractor weights: ours or official, {WEIGHTS_NAME_HELP}."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for K (PNG + manifest.jsonl); resumable."),
-    sharp: List[str] = typer.Option([], help="The camera's sharp images: files, folders or globs."),
-    pairs: Optional[Path] = typer.Option(None, help=PAIRS_HELP),
-    layout: str = layout_option(),
-    split: str = typer.Option("train", help="Split of --pairs whose kernels are used, where it has splits."),
-    demo: bool = typer.Option(False, "--demo", help="Use the bundled demo's known pairs and camera photos."),
-    variants: int = typer.Option(1, help="K images per sharp image, each with its own known pair."),
-    crop: Optional[int] = typer.Option(None, help="Write random CROP x CROP crops instead of whole images."),
-    seed: int = typer.Option(0, help="Seed of every random choice: known pair, crops, camera noise."),
-    camera_noise: str = typer.Option("auto", help="Give K the camera's noise and JPEG look back, estimated "
-                                     "from the sharp images: auto (when noticeable), match (always), off."),
-    tile: Optional[int] = typer.Option(None, help="Re-blur in tiles of this many pixels (multiple of 128)."),
-    device: Optional[str] = device_option(),
-) -> None:
-    """Build the known-blur set K: the camera's sharp images re-blurred with kernels of known pairs.
-
-    Examples:
-
-      blur2blur kernels transfer --extractor extractor.safetensors --demo --out K
-      blur2blur kernels transfer --extractor kernel_wizard_gopro_wovae --pairs GOPRO_Large --sharp camera/sharp --out K
-    """
-    from blur2blur.data.images import expand_inputs
-    from blur2blur.data.known_blur import TransferConfig, transfer_to_folder
-
-    if camera_noise not in ("auto", "match", "off"):
-        fail(f"--camera-noise must be auto, match or off; got {camera_noise!r}")
-    if not sharp and not demo:
-        fail("give the camera's sharp images with --sharp (or --demo)")
-    found, _ = known_pairs(pairs, layout, split, "train" if demo else None)
-    if sharp:
-        try:
-            sharp_paths = expand_inputs(sharp)
-        except FileNotFoundError as e:
-            fail(str(e))
-    elif demo:
-        from blur2blur.data.demo import demo_camera_sharp
-
-        sharp_paths = demo_camera_sharp()
-    extractor = weight_file(extractor)
-    net = _load_extractor(extractor, device)
-    cfg = TransferConfig(variants=variants, crop=crop, seed=seed, camera_noise=camera_noise, tile=tile)
-    try:
-        result = transfer_to_folder(net, found, sharp_paths, out, cfg, extractor_info=_extractor_info(extractor))
-    except (ValueError, FileExistsError) as e:
-        fail(str(e))
-    look = f"; camera look re-applied: {result.look.describe()}" if result.look else ""
-    typer.echo(f"K: wrote {result.written} image(s) to {out}" + (f", {result.skipped} already there" if
-                                                                 result.skipped else "") + look)
+for _old, (_new, _command) in RENAMED_COMMANDS.items():
+    kernels_app.command(_old, cls=Command, help=f"Deprecated: the old name of `blur2blur {_new}`.")(
+        _old_name(_old, _new, _command))

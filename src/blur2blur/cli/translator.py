@@ -21,7 +21,7 @@ app.add_typer(translator_app, name="translator")
 @translator_app.command("train", cls=Command)
 def train_cmd(
     blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders or globs."),
-    known: List[str] = typer.Option(..., help="The known-blur set K (e.g. the folder `kernels transfer` wrote)."),
+    known: List[str] = typer.Option(..., help="The known-blur set K (e.g. the folder `known-set make` wrote)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the trained translator (.safetensors)."),
     heldout: float = typer.Option(0.1, help="Share of B held out for the discriminator-accuracy and drift signals."),
     preset: Optional[str] = preset_option("paper", "paper (the paper's recipe, GPU-sized) or tiny (CPU-sized)"),

@@ -91,13 +91,13 @@ def write_known_camera_set(sharp_paths: list[Path], out_dir: str | os.PathLike, 
 
     K as the kernel extractor F should make it, without F's error: a diagnostic for simulated
     benchmarks (a real known dataset such as GoPro has no such function). The camera look of
-    the sharp images is put back after blurring as ``kernels transfer`` does (`camera_noise`:
+    the sharp images is put back after blurring as ``known-set make`` does (`camera_noise`:
     auto/match/off). Writes ``out_dir/<stem>_k<v>.png`` and ``manifest.json``; existing images
     are kept (a rerun resumes), a folder made with other settings is refused.
     Returns (K image, the sharp image it was made from) for every image.
     """
     from blur2blur.data.camera_look import apply_camera_look, estimate_noise
-    from blur2blur.data.known_blur import camera_look_for, k_output_names
+    from blur2blur.known_set import camera_look_for, k_output_names
 
     out = Path(out_dir)
     sharp_paths = [Path(p) for p in sharp_paths]

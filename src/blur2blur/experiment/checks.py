@@ -44,7 +44,7 @@ def known_set_sources(fit_run: Path, sharp: list[Path]) -> list[tuple[Path, Path
     """
     from PIL import Image
 
-    from blur2blur.data.known_blur import load_manifest
+    from blur2blur.known_set import load_manifest
 
     k_dir = fit_run / "K"
     if not (k_dir / "manifest.jsonl").exists():

@@ -30,8 +30,8 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
         dualgan=unpaired_tiny("dualgan", steps=translator_steps), b_variants=1 if quick else 2,
         eval=EvalConfig(crop=64 if quick else 128, crops_per_image=1 if quick else 4), report_crops=2 if quick else 4)
     settings = {
-        "fit.kernels.periods": [steps],
-        "fit.kernels.loop": {"steps": steps, "checkpoint_every": max(steps // 2, 1), "eval_every": 0,
+        "fit.extractor.periods": [steps],
+        "fit.extractor.loop": {"steps": steps, "checkpoint_every": max(steps // 2, 1), "eval_every": 0,
                              "progress": not quick},
         "fit.translator": {"crop": 96 if quick else 128, "d_warmup": 10 if quick else 200,
                            "hold_steps": translator_steps // 2,
@@ -41,7 +41,7 @@ def demo_config(quick: bool = False) -> ExperimentConfig:
         "fit.translator.loop": {"steps": translator_steps, "batch_size": 2 if quick else 4,
                                 "checkpoint_every": max(translator_steps // 4, 1), "keep_checkpoints": 5,
                                 "eval_every": 0, "image_every": 0, "progress": not quick},
-        "fit.transfer.variants": 1 if quick else 2,
+        "fit.known_set.variants": 1 if quick else 2,
     }
     for method in ("cyclegan", "dualgan"):
         settings |= {f"{method}.crop": 64 if quick else 128, f"{method}.generator_args.ngf": 16,

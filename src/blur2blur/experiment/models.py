@@ -31,11 +31,11 @@ def _train(name: str, cfg_part, make_trainer, out: Path, run: Path) -> Path:
 def known_models(cfg: ExperimentConfig, out: Path, known_train, known_test) -> tuple[Path, Path]:
     """(extractor F, deblurrer D') paths: given, bundled (the demo's D') or trained into ``out/known``."""
     from blur2blur.train.deblurrer import DeblurrerTrainer
-    from blur2blur.train.kernels import KernelTrainer
+    from blur2blur.train.extractor import ExtractorTrainer
 
     run = out / "known"
     extractor = Path(cfg.extractor) if cfg.extractor else _train(
-        "extractor", cfg.fit.kernels, lambda rt: KernelTrainer(cfg.fit.kernels, known_train, known_test, rt),
+        "extractor", cfg.fit.extractor, lambda rt: ExtractorTrainer(cfg.fit.extractor, known_train, known_test, rt),
         run / runs.EXTRACTOR, run)
     if cfg.deblurrer:
         deblurrer = Path(cfg.deblurrer)
@@ -68,8 +68,8 @@ class CameraRun:
         """(K image, its source in S): K made by the demo's known camera on S (with K's settings)."""
         from blur2blur.data.demo import write_known_camera_set
 
-        return write_known_camera_set(self.data.sharp, self.folder / "true-K", variants=self.cfg.fit.transfer.variants,
-                                      seed=self.cfg.seed, camera_noise=self.cfg.fit.transfer.camera_noise)
+        return write_known_camera_set(self.data.sharp, self.folder / "true-K", variants=self.cfg.fit.known_set.variants,
+                                      seed=self.cfg.seed, camera_noise=self.cfg.fit.known_set.camera_noise)
 
 
 def finetuned(run: CameraRun, name: str, pairs: list[BlurPair]) -> Path:

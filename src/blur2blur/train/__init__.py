@@ -2,6 +2,6 @@
 
 * :mod:`.loop` - device, DDP, mixed precision, checkpoints/resume, logging, NaN checks;
 * :mod:`.schedules` - learning-rate schedules as functions of the step;
-* :mod:`.kernels` - the blur-kernel extractor F (KernelWizard);
+* :mod:`.extractor` - the blur-kernel extractor F (KernelWizard);
 * :mod:`.translator` - the blur translator G against the known-blur set K (with its discriminator).
 """

@@ -11,16 +11,16 @@ import torch
 from blur2blur import assets
 from blur2blur.data.demo import write_known_pairs
 from blur2blur.data.pairs import BlurPair, find_pairs
+from blur2blur.data.split import split_by_scene
 from blur2blur.models import load_any
-from blur2blur.train.kernels import (
+from blur2blur.train.extractor import (
     ExtractorArch,
-    KernelTrainConfig,
-    KernelTrainer,
+    ExtractorConfig,
+    ExtractorTrainer,
     build_extractor,
     charbonnier,
     kernel_kl,
     reblur_psnr,
-    split_by_scene,
 )
 from blur2blur.train.loop import LoopConfig, list_checkpoints, setup_runtime, train
 from helpers import quiet_loop, write_blur_pairs
@@ -35,9 +35,9 @@ def pairs(tmp_path_factory):
     return write_blur_pairs(root / "train", photos[:8]), write_blur_pairs(root / "test", photos[8:11])
 
 
-def tiny_cfg(steps: int, **kw) -> KernelTrainConfig:
+def tiny_cfg(steps: int, **kw) -> ExtractorConfig:
     base = dict(arch=TINY, crop=128, lr=2e-3, periods=[steps], val_size=128, loop=quiet_loop(steps))
-    return KernelTrainConfig(**{**base, **kw})
+    return ExtractorConfig(**{**base, **kw})
 
 
 def test_charbonnier_and_kl_by_hand():
@@ -64,9 +64,9 @@ def test_untrained_extractor_is_the_identity(pairs):
 def test_crop_must_fit_the_extractor(pairs):
     rt = setup_runtime(LoopConfig())
     with pytest.raises(ValueError, match="multiple of 128"):
-        KernelTrainer(tiny_cfg(1, crop=96), pairs[0], [], rt)
+        ExtractorTrainer(tiny_cfg(1, crop=96), pairs[0], [], rt)
     with pytest.raises(ValueError, match="at least 129"):
-        KernelTrainer(tiny_cfg(1, crop=128, arch=ExtractorArch(nf=8, front_RBs=1, back_RBs=1, kernel_dim=16,
+        ExtractorTrainer(tiny_cfg(1, crop=128, arch=ExtractorArch(nf=8, front_RBs=1, back_RBs=1, kernel_dim=16,
                                                                n_blocks=2)), pairs[0], [], rt)
 
 
@@ -82,7 +82,7 @@ def test_short_training_beats_identity_on_held_out_pairs(tmp_path):
                    val_size=256)
     rt = setup_runtime(cfg.loop)
     torch.manual_seed(0)
-    trainer = KernelTrainer(cfg, train_pairs, held_out, rt)
+    trainer = ExtractorTrainer(cfg, train_pairs, held_out, rt)
     result = train(trainer, rt, cfg.loop, tmp_path / "run")
     logs = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"train"' in x]
     ratio = [r["loss_pix"] / r["loss_identity"] for r in logs]  # 1.0 = no better than "no blur"
@@ -94,12 +94,12 @@ def test_short_training_beats_identity_on_held_out_pairs(tmp_path):
 def test_resume_gives_the_same_weights(pairs, tmp_path):
     cfg4, cfg2 = tiny_cfg(4, arch=ExtractorArch(nf=8, front_RBs=1, back_RBs=1, kernel_dim=16, n_blocks=0,
                                                 use_vae=True), kl_weight=10.0), None
-    cfg2 = KernelTrainConfig(**{**cfg4.__dict__, "loop": LoopConfig(**{**cfg4.loop.__dict__, "steps": 2})})
+    cfg2 = ExtractorConfig(**{**cfg4.__dict__, "loop": LoopConfig(**{**cfg4.loop.__dict__, "steps": 2})})
     rt = setup_runtime(cfg4.loop)
 
     def run(cfg, run_dir):
         torch.manual_seed(1)  # same initial weights in every "process"
-        trainer = KernelTrainer(cfg, pairs[0], [], rt)
+        trainer = ExtractorTrainer(cfg, pairs[0], [], rt)
         train(trainer, rt, cfg.loop, run_dir)
         return trainer.extractor.state_dict()
 

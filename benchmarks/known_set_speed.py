@@ -1,12 +1,12 @@
-"""Throughput of known-blur synthesis (``blur2blur kernels transfer``) on this machine.
+"""Throughput of known-blur synthesis (``blur2blur known-set make``) on this machine.
 
-    python benchmarks/known_blur_speed.py --threads 2 --repeats 3 [--tile 512]
+    python benchmarks/known_set_speed.py --threads 2 --repeats 3 [--tile 512]
 
 The released extractor's size (KernelWizard nf=64, 10+20 residual blocks, kernel_dim 512) with
 random weights (speed does not depend on them). For each size, one K image is
 ``reblur(sharp, known_sharp, known_blurry)``: encode the known pair's blur, apply it to the
-sharp image, clamp, i.e. the work `kernels transfer` does per image besides file I/O. Then a
-whole `transfer_to_folder` run over 4 synthetic 720x1280 PNGs measures images/s including
+sharp image, clamp, i.e. the work `known-set make` does per image besides file I/O. Then a
+whole `make_known_set` run over 4 synthetic 720x1280 PNGs measures images/s including
 decoding, encoding and writing. Prints a Markdown table.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from blur2blur.data.images import write_image
-from blur2blur.data.known_blur import TransferConfig, reblur, transfer_to_folder
+from blur2blur.known_set import KnownSetConfig, make_known_set, reblur
 from blur2blur.data.pairs import find_pairs
 from blur2blur.models import create_model
 
@@ -62,10 +62,10 @@ def main() -> None:
         pairs = find_pairs(root / "pairs", "folders")
         sharp = sorted((root / "camera").glob("*.png"))
         t0 = time.perf_counter()
-        transfer_to_folder(net, pairs, sharp, root / "K", TransferConfig(camera_noise="off", tile=args.tile),
-                           progress=False)
+        make_known_set(net, pairs, sharp, root / "K", KnownSetConfig(camera_noise="off", tile=args.tile),
+                       progress=False)
         t = (time.perf_counter() - t0) / len(sharp)
-        rows.append(("transfer_to_folder 720x1280 (PNG in/out)", t, 1 / t))
+        rows.append(("make_known_set 720x1280 (PNG in/out)", t, 1 / t))
 
     print(f"{args.threads} threads, median of {args.repeats}, tile={args.tile}, torch {torch.__version__}, "
           f"peak RSS {_rss_mib():.0f} MiB\n")

@@ -11,17 +11,17 @@ from PIL import Image
 from blur2blur import assets
 from blur2blur.data.camera_look import estimate_noise
 from blur2blur.data.images import read_image, write_image
-from blur2blur.data.known_blur import (
-    MANIFEST,
-    TransferConfig,
-    apply_kernel_tiled,
-    load_manifest,
-    regenerate,
-    tile_kernel_map,
-    transfer_to_folder,
-)
 from blur2blur.data.pairs import find_pairs
 from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
+from blur2blur.known_set import (
+    MANIFEST,
+    KnownSetConfig,
+    apply_kernel_tiled,
+    load_manifest,
+    make_known_set,
+    regenerate,
+    tile_kernel_map,
+)
 from blur2blur.models import create_model
 
 
@@ -68,10 +68,10 @@ def test_tiled_application_shape_and_identity():
         apply_kernel_tiled(net, x, kernel, tile=100)
 
 
-def test_transfer_writes_k_with_manifest(data, tmp_path):
+def test_make_known_set_writes_k_with_manifest(data, tmp_path):
     pairs, sharp = data
     net = small_wizard()
-    res = transfer_to_folder(net, pairs, sharp, tmp_path / "K", TransferConfig(variants=3, camera_noise="off"),
+    res = make_known_set(net, pairs, sharp, tmp_path / "K", KnownSetConfig(variants=3, camera_noise="off"),
                              progress=False)
     assert res.written == 9 and res.skipped == 0
     header, items = load_manifest(tmp_path / "K")
@@ -90,11 +90,11 @@ def test_transfer_writes_k_with_manifest(data, tmp_path):
 def test_crops_and_determinism(data, tmp_path):
     pairs, sharp = data
     net = small_wizard()
-    cfg = TransferConfig(crop=128, seed=3, camera_noise="off")
-    transfer_to_folder(net, pairs, sharp, tmp_path / "a", cfg, progress=False)
-    transfer_to_folder(net, pairs, sharp, tmp_path / "b", cfg, progress=False)
-    other = TransferConfig(crop=128, seed=4, camera_noise="off")
-    transfer_to_folder(net, pairs, sharp, tmp_path / "c", other, progress=False)
+    cfg = KnownSetConfig(crop=128, seed=3, camera_noise="off")
+    make_known_set(net, pairs, sharp, tmp_path / "a", cfg, progress=False)
+    make_known_set(net, pairs, sharp, tmp_path / "b", cfg, progress=False)
+    other = KnownSetConfig(crop=128, seed=4, camera_noise="off")
+    make_known_set(net, pairs, sharp, tmp_path / "c", other, progress=False)
     names = sorted(p.name for p in (tmp_path / "a").glob("*.png"))
     assert len(names) == 3
     same = [torch.equal(read_image(tmp_path / "a" / n)[0], read_image(tmp_path / "b" / n)[0]) for n in names]
@@ -106,34 +106,34 @@ def test_crops_and_determinism(data, tmp_path):
 def test_resume_and_refusals(data, tmp_path):
     pairs, sharp = data
     net = small_wizard()
-    cfg = TransferConfig(camera_noise="off")
+    cfg = KnownSetConfig(camera_noise="off")
     out = tmp_path / "K"
-    transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
+    make_known_set(net, pairs, sharp, out, cfg, progress=False)
     first = sorted(out.glob("*.png"))
     first[0].unlink()  # as if interrupted before this one was written
-    res = transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
+    res = make_known_set(net, pairs, sharp, out, cfg, progress=False)
     assert (res.written, res.skipped) == (1, 2)
     # Killed after an image was written but before its manifest line was complete: made again.
     out = tmp_path / "K-cut"
-    transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
+    make_known_set(net, pairs, sharp, out, cfg, progress=False)
     lines = (out / MANIFEST).read_text().splitlines(keepends=True)
     cut = json.loads(lines[-1])["output"]
     (out / MANIFEST).write_text("".join(lines[:-1]) + lines[-1][:25])
     reference = read_image(out / cut)[0]
     (out / cut).write_bytes(b"")  # and the image itself cut short
-    res = transfer_to_folder(net, pairs, sharp, out, cfg, progress=False)
+    res = make_known_set(net, pairs, sharp, out, cfg, progress=False)
     assert res.written == 1 and torch.equal(read_image(out / cut)[0], reference)
     assert len(load_manifest(out)[1]) == 3 and (out / MANIFEST).read_text().endswith("\n")
     out = tmp_path / "K"
     with pytest.raises(ValueError, match="other settings"):
-        transfer_to_folder(net, pairs, sharp, out, TransferConfig(camera_noise="off", seed=9), progress=False)
+        make_known_set(net, pairs, sharp, out, KnownSetConfig(camera_noise="off", seed=9), progress=False)
     with pytest.raises(ValueError, match="holds input images"):
-        transfer_to_folder(net, pairs, sharp, sharp[0].parent, cfg, progress=False)
+        make_known_set(net, pairs, sharp, sharp[0].parent, cfg, progress=False)
     foreign = tmp_path / "K2"
     foreign.mkdir()
     Image.new("RGB", (8, 8)).save(foreign / first[1].name)
     with pytest.raises(FileExistsError, match="not in"):
-        transfer_to_folder(net, pairs, sharp, foreign, cfg, progress=False)
+        make_known_set(net, pairs, sharp, foreign, cfg, progress=False)
     assert Image.open(foreign / first[1].name).size == (8, 8)  # untouched
 
 
@@ -161,11 +161,11 @@ def test_camera_jpeg_look_is_recorded_and_applied(data, tmp_path):
     pairs, _ = data
     jpegs = _noisy_camera(tmp_path, ".jpg")
     net = identity_wizard()  # K = S: only the camera look can change it
-    res = transfer_to_folder(net, pairs, jpegs, tmp_path / "K", TransferConfig(camera_noise="auto"), progress=False)
+    res = make_known_set(net, pairs, jpegs, tmp_path / "K", KnownSetConfig(camera_noise="auto"), progress=False)
     assert res.look is not None and res.look.jpeg.quality == 80
     header = json.loads((tmp_path / "K" / MANIFEST).read_text().splitlines()[0])
     assert header["camera_look"]["jpeg"]["quality"] == 80
-    plain = transfer_to_folder(net, pairs, jpegs, tmp_path / "K0", TransferConfig(camera_noise="off"), progress=False)
+    plain = make_known_set(net, pairs, jpegs, tmp_path / "K0", KnownSetConfig(camera_noise="off"), progress=False)
     assert plain.look is None
     name = sorted(p.name for p in (tmp_path / "K").glob("*.png"))[0]
     assert not torch.equal(read_image(tmp_path / "K" / name)[0], read_image(tmp_path / "K0" / name)[0])
@@ -174,7 +174,7 @@ def test_camera_jpeg_look_is_recorded_and_applied(data, tmp_path):
 def test_camera_noise_is_topped_up_not_doubled(data, tmp_path):
     pairs, _ = data
     pngs = _noisy_camera(tmp_path, ".png")
-    res = transfer_to_folder(identity_wizard(), pairs, pngs, tmp_path / "K", TransferConfig(camera_noise="match"),
+    res = make_known_set(identity_wizard(), pairs, pngs, tmp_path / "K", KnownSetConfig(camera_noise="match"),
                              progress=False)
     s_noise = estimate_noise([read_image(p)[0] for p in pngs]).std_at(0.5)
     k_noise = estimate_noise([read_image(p)[0] for p in sorted((tmp_path / "K").glob("*.png"))]).std_at(0.5)
