@@ -142,13 +142,13 @@ def camera_sets(args, name: str) -> dict:
 
 
 def extractor_k(args, name: str, sharp: list[Path]) -> list[Path]:
-    from blur2blur.known_set import KnownSetConfig as TransferConfig, make_known_set as transfer_to_folder
+    from blur2blur.known_set import KnownSetConfig, make_known_set
     from blur2blur.models import load_any
 
     folder = args.out / "cameras" / name / "data" / "k-d"
     if not (folder / "manifest.jsonl").exists():
-        transfer_to_folder(load_any(args.extractor, arch="kernel_wizard"), known_pairs(args)[0], sharp, folder,
-                           TransferConfig(variants=1, camera_noise="auto"))
+        make_known_set(load_any(args.extractor, arch="kernel_wizard"), known_pairs(args)[0], sharp, folder,
+                       KnownSetConfig(variants=1, camera_noise="auto"))
     return sorted(folder.glob("*.png"))
 
 

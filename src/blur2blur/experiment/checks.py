@@ -39,7 +39,7 @@ def translator_signals(fit_run: Path) -> dict[str, float]:
 def known_set_sources(fit_run: Path, sharp: list[Path]) -> list[tuple[Path, Path]]:
     """(K image, the image of S it was made from) for each whole-image K of a fit run, from K's manifest.
 
-    K images cut from a window of their sharp image (``transfer.crop``) are left out: they are not
+    K images cut from a window of their sharp image (``known_set.crop``) are left out: they are not
     aligned with a whole image of S.
     """
     from PIL import Image
