@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from blur2blur.config import to_dict
 from blur2blur.data import camera_sim
 from blur2blur.data.images import expand_inputs, read_image, write_image
-from blur2blur.data.pairs import find_pairs
+from blur2blur.data.pairs import BlurPair, find_pairs
 from blur2blur.evaluate import EvalConfig, evaluate_stored, paired_difference
 from blur2blur.fileio import atomic_write_text
 from blur2blur.train.loop import setup_runtime, train_and_save
@@ -132,7 +132,12 @@ def camera_sets(args, name: str) -> dict:
     # Rungs b and c: K as pairs (the known blur and its clean target), so D' can be scored on K itself.
     k_pairs = {"b": shoot(s["b"], d / "k-b", known_motion, args.seed + 14),
                "c": shoot(s["s"], d / "k-c", known_motion, args.seed + 15)}
-    out = {"test": shoot(s["test"], d / "test", cam, args.seed + 12), "b": [p.blurry for p in b_pairs],
+    test = shoot(s["test"], d / "test", cam, args.seed + 12)
+    # The same test shots (the same seed, so the same camera paths: camera_sim's draws do not depend on the
+    # config) exposed with the known blur: what a perfect G would hand D'.
+    test_known = {p.scene: p for p in shoot(s["test"], d / "test-known", known_motion, args.seed + 12)}
+    out = {"test": test, "b": [p.blurry for p in b_pairs], "test_known": list(test_known.values()),
+           "translation": [BlurPair(t.blurry, test_known[t.scene].blurry, t.scene) for t in test],
            "train_pairs": b_pairs + s_pairs, "K_pairs": k_pairs,
            "K": {"a": [p.blurry for p in shoot(s["s"], d / "k-a-still", still, args.seed + 13, "original")],
                  **{r: [p.blurry for p in pairs] for r, pairs in k_pairs.items()}}}
@@ -292,11 +297,14 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
         res = evaluated(run / "eval" / f"step_{step:07d}.json",
                         lambda g=g: ComposedDeblurrer.from_parts(g, d_prime).eval(), data["test"])
         g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", lambda g=g: _Finest(g), data["test"])
+        to_known = evaluated(run / "eval" / f"g_to_known_step_{step:07d}.json", lambda g=g: _Finest(g),
+                             data["translation"])
         drift = [drift_psnr(g(c[None])[-1][0], c) for c in crops]
         diff = paired_difference(res, direct)
         up = upper_result["summary"]["psnr"] - direct["summary"]["psnr"]
         h = heldout.get(step, {})
         points.append({"step": step, "psnr": res["summary"]["psnr"], "g_psnr": g_alone["summary"]["psnr"],
+                       "translation_psnr": to_known["summary"]["psnr"],
                        "d_psnr": diff["psnr"],
                        "improved": diff["improved"], "gap_closed": diff["psnr"] / up if up > 0 else None,
                        "drift_test": sum(drift) / len(drift), "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
@@ -324,16 +332,26 @@ def report(args) -> dict:
             continue
         up = evaluated(cam_dir / "eval" / "upper.json", up_path, data["test"])
         up_gain = paired_difference(up, direct)
+        # A perfect G: D' on the test shots exposed with the known blur; and how far the camera's shots are
+        # from those (the translation a G must make, scored as PSNR(G(y), known-blur shot) in the curve).
+        perfect = evaluated(cam_dir / "eval" / "perfect-translation.json", d_prime, data["test_known"])
+        perfect_gain = paired_difference(perfect, direct)
+        identity = evaluated(cam_dir / "eval" / "translation-identity.json", None, data["translation"])
         cam = {"sizes": {"B": len(data["b"]), "test_crops": direct["summary"]["samples"],
                          **{f"K_{r}": len(v) for r, v in data["K"].items()}},
                "blurry": blurry["summary"]["psnr"], "direct": direct["summary"]["psnr"],
-               "upper": up["summary"]["psnr"], "upper_gain": up_gain["psnr"], "rungs": {}}
+               "upper": up["summary"]["psnr"], "upper_gain": up_gain["psnr"], "perfect": perfect["summary"]["psnr"],
+               "perfect_gain": perfect_gain["psnr"], "translation_identity": identity["summary"]["psnr"], "rungs": {}}
         lines += [f"## Camera `{name}`", "",
                   f"B: {len(data['b'])} images; test: {direct['summary']['samples']} crops. Blurry "
                   f"{cam['blurry']:.2f} dB, D' direct {cam['direct']:.2f}, upper bound {cam['upper']:.2f} "
-                  f"({up_gain['psnr']:+.2f} dB over direct, {100 * up_gain['improved']:.0f}% of crops).", "",
-                  "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | D' gain on K | D'(G(y)) | "
-                  "Δ vs direct | improved | gap closed | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  f"({up_gain['psnr']:+.2f} dB over direct, {100 * up_gain['improved']:.0f}% of crops). A perfect G "
+                  f"(D' on the same shots with the known blur): {cam['perfect']:.2f} dB ({perfect_gain['psnr']:+.2f} "
+                  f"dB over direct, {100 * perfect_gain['improved']:.0f}% of crops); PSNR(y, known-blur shot) "
+                  f"{cam['translation_identity']:.2f} dB (G at the identity).", "",
+                  "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | PSNR(G(y), known-blur shot) | "
+                  "D' gain on K | D'(G(y)) | Δ vs direct | improved | gap closed | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for rung in args.rungs:
             if not (cam_dir / f"rung-{rung}{args.tag}" / "translator-run").is_dir():
                 continue
@@ -352,12 +370,14 @@ def report(args) -> dict:
             cam["rungs"][rung] = {"curve": points, "verdict": verdict, "deblurrer_gain_on_k": on_k}
             gap = last["gap_closed"]
             lines.append(f"| {rung} | {RUNGS[rung]} | {acc:.2f} | {last['drift_test']:.1f} dB | "
+                         f"{last['translation_psnr']:.2f} dB | "
                          f"{'–' if on_k is None else f'{on_k:+.2f} dB'} | {last['psnr']:.2f} | "
                          f"{last['d_psnr']:+.2f} | {100 * last['improved']:.0f}% | "
                          f"{'–' if gap is None else f'{round(100 * gap) or 0}%'} | {verdict} |")
-        lines += ["", "Learning curve (gap closed at each evaluated step):", ""]
+        lines += ["", "Learning curve (gap closed, and PSNR(G(y), known-blur shot), at each evaluated step):", ""]
         for rung, r in cam["rungs"].items():
-            pts = ", ".join(f"{p['step']}: {round(100 * (p['gap_closed'] or 0)) or 0}%" for p in r["curve"])
+            pts = ", ".join(f"{p['step']}: {round(100 * (p['gap_closed'] or 0)) or 0}% ({p['translation_psnr']:.2f} dB)"
+                            for p in r["curve"])
             lines.append(f"- rung {rung}: {pts}")
         lines.append("")
         results["cameras"][name] = cam
