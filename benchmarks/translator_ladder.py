@@ -212,7 +212,7 @@ def translator_config(args):
         tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
         content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
-        lambda_grad=args.lambda_grad, d_lr=args.d_lr, disc_scales=args.disc_scales,
+        lambda_grad=args.lambda_grad, lr=args.lr, d_lr=args.d_lr, disc_scales=args.disc_scales,
         disc_layers=args.disc_layers, curriculum=False,
         hold_steps=steps // 2, decay_steps=steps - steps // 2,
         loop=dataclasses.replace(tr.loop, steps=steps, seed=args.seed, checkpoint_every=args.eval_every,
@@ -404,6 +404,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sigma", type=float, default=4.0)
     p.add_argument("--eps", type=float, default=0.002)
     p.add_argument("--high-weight", type=float, default=0.2)
+    p.add_argument("--lr", type=float, default=2e-4, help="G's learning rate (the paper's 2e-4)")
     p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
     p.add_argument("--disc-scales", type=int, default=3, choices=[1, 2, 3], help="G's scales D judges, finest first")
     p.add_argument("--disc-layers", type=int, default=3, help="D's stride-2 layers (3: the 70-pixel PatchGAN)")
