@@ -215,8 +215,8 @@ def translator_config(args):
         lambda_grad=args.lambda_grad, lr=args.lr, d_lr=args.d_lr, disc_scales=args.disc_scales,
         disc_layers=args.disc_layers, curriculum=False,
         hold_steps=steps // 2, decay_steps=steps - steps // 2,
-        loop=dataclasses.replace(tr.loop, steps=steps, seed=args.seed, checkpoint_every=args.eval_every,
-                                 eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
+        loop=dataclasses.replace(tr.loop, steps=steps, batch_size=args.batch or tr.loop.batch_size, seed=args.seed,
+                                 checkpoint_every=args.eval_every, eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
                                  log_every=10))
 
 
@@ -404,6 +404,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sigma", type=float, default=4.0)
     p.add_argument("--eps", type=float, default=0.002)
     p.add_argument("--high-weight", type=float, default=0.2)
+    p.add_argument("--batch", type=int, default=None, help="crops of B and of K per step (default: the tiny preset's)")
     p.add_argument("--lr", type=float, default=2e-4, help="G's learning rate (the paper's 2e-4)")
     p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
     p.add_argument("--disc-scales", type=int, default=3, choices=[1, 2, 3], help="G's scales D judges, finest first")
