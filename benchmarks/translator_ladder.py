@@ -216,8 +216,8 @@ def translator_config(args):
         disc_layers=args.disc_layers, curriculum=False,
         hold_steps=steps // 2, decay_steps=steps - steps // 2,
         loop=dataclasses.replace(tr.loop, steps=steps, batch_size=args.batch or tr.loop.batch_size, seed=args.seed,
-                                 checkpoint_every=args.eval_every, eval_every=args.eval_every, keep_checkpoints=10_000, image_every=0, tensorboard=False,
-                                 log_every=10))
+                                 checkpoint_every=args.eval_every, eval_every=args.eval_every, keep_checkpoints=10_000,
+                                 image_every=0, tensorboard=False, log_every=10))
 
 
 def translate(args, name: str, rung: str) -> Path:
