@@ -106,3 +106,17 @@ def test_learns_a_blur_it_is_shown():
         loss.backward()
         opt.step()
     assert loss.item() < 0.2 * start
+
+
+def test_smoothing_makes_the_filters_vary_slowly():
+    """Averaged over a window as large as the image, every pixel gets the same filter: the output then
+    commutes with a shift of the image (away from the borders); per-pixel filters do not."""
+    torch.manual_seed(0)
+    head, x = torch.randn(1, 9, 16, 16), torch.rand(1, 3, 16, 18)
+    for smooth, uniform in ((33, True), (1, False)):
+        g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=3, smooth=smooth)
+        out_then_shift = g.emit(head, x[..., :16])[..., 2:14, 3:14]
+        shift_then_out = g.emit(head, x[..., 1:17])[..., 2:14, 2:13]
+        assert torch.allclose(out_then_shift, shift_then_out, atol=1e-5) == uniform
+    with pytest.raises(ValueError, match="smooth must be odd"):
+        create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=3, smooth=4)

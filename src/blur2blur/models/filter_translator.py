@@ -13,7 +13,10 @@ image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
   flat region keeps its value: no colour or brightness shift;
 * one filter for all three channels, so colours cannot be mixed or shifted apart;
 * the reach is K // 2 pixels at each level (so 2x and 4x that at the coarser levels, in
-  full-resolution pixels); taps may be negative, so it can sharpen as well as blur.
+  full-resolution pixels); taps may be negative, so it can sharpen as well as blur;
+* the filters vary smoothly across the image (the head's output is box-averaged over ``smooth``
+  pixels, as camera blur varies with the motion, slowly): filters that change from pixel to pixel
+  would draw texture, the other way to fool D (BENCHMARKS.md).
 
 Zero heads give the unit filter: :meth:`FilterTranslator.init_identity` starts it as the identity
 exactly, as the paper's G starts. Not part of the paper; the translator's option
@@ -25,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from blur2blur.models.mimo_unet import MIMO_UNET_NUM_RES, B2BTranslator, _MIMOUNetBase, head_channels, infer_mimo_config
 from blur2blur.models.registry import MULTISCALE, register_model
@@ -51,22 +55,27 @@ class FilterTranslator(_MIMOUNetBase):
     Args:
         num_res, base_channel: MIMO-UNet's (residual blocks per level, width of the finest level).
         kernel_size: K, odd: each level's filters reach K // 2 of that level's pixels.
+        smooth: odd; the filters are averaged over smooth x smooth pixels of their level (1: not at all).
 
     ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
     each its level's nearest-subsampled input filtered per pixel (not clamped).
     """
 
-    def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9):
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+    def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9,
+                 smooth: int = 1):
+        for name, value in (("kernel_size", kernel_size), ("smooth", smooth)):
+            if value < 1 or value % 2 == 0:
+                raise ValueError(f"{name} must be odd and positive, got {value}")
         super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size)
-        self.kernel_size = kernel_size
+        self.kernel_size, self.smooth = kernel_size, smooth
         centre = torch.zeros(1, kernel_size * kernel_size, 1, 1)
         centre[0, kernel_size * kernel_size // 2] = 1.0
         self.register_buffer("unit_filter", centre, persistent=False)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w)."""
+        if self.smooth > 1:
+            head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
         weights = head - head.mean(dim=1, keepdim=True) + self.unit_filter.to(head.dtype)
         return filter_per_pixel(x, weights)
 
