@@ -150,7 +150,6 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "") -> T:
 def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, lenient: bool) -> T:
     """`cls` from `data`, whose keys sit below the dotted `prefix`."""
     fields = _fields(cls)
-    data = _rename_keys(cls, data, prefix)
     for name in data:
         if name not in fields:
             raise _unknown_key(prefix, str(name), [*fields])

@@ -7,6 +7,7 @@ when D' gains on K (what G hands it). At chance, the Blur2Blur row is invalid, n
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -123,10 +124,11 @@ def learning_curve(cfg: ExperimentConfig, fit_run: Path, deblurrer: Path, test_p
 
     tr = cfg.fit.translator
     headroom = upper["summary"]["psnr"] - direct["summary"]["psnr"] if upper else 0.0
+    d_prime = functools.cache(lambda: ROW_TABLE["direct"].load(deblurrer))   # read once, when a step needs it
     points = []
     for step, g in translators_at_checkpoints(fit_run / "translator-run", tr.arch, tr.arch_args):
         res = evaluate_stored(fit_run / "eval-curve" / f"step_{step:07d}.json",
-                              lambda g=g: ComposedDeblurrer.from_parts(g, ROW_TABLE["direct"].load(deblurrer)).eval(),
+                              lambda g=g: ComposedDeblurrer.from_parts(g, d_prime()).eval(),
                               test_pairs, cfg.eval, desc=f"{desc}: translator step {step}")
         diff = paired_difference(res, direct)
         points.append({"step": step, "psnr": res["summary"]["psnr"], "d_psnr": diff["psnr"],

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from blur2blur.models.mimo_unet import MIMO_UNET_NUM_RES, B2BTranslator, _MIMOUNetBase, head_channels, infer_mimo_config
+from blur2blur.models.mimo_unet import MIMO_UNET_NUM_RES, B2BTranslator, _MIMOUNetBase, head_channels, mimo_body_config
 from blur2blur.models.registry import MULTISCALE, register_model
 from blur2blur.ops import filter_per_pixel
 
@@ -43,7 +43,7 @@ def infer_filter_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     k = int(round(taps ** 0.5))
     if k * k != taps or k % 2 == 0:
         return None
-    cfg = infer_mimo_config({**sd, "feat_extract.5.main.0.weight": sd["feat_extract.5.main.0.weight"][:3]})
+    cfg = mimo_body_config(sd)
     return None if cfg is None else {**cfg, "kernel_size": k}
 
 

@@ -42,20 +42,28 @@ MIMO_UNET_NUM_RES = 8
 MIMO_UNET_PLUS_NUM_RES = 20
 
 
-def infer_mimo_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
-    """``{num_res, base_channel}`` of the MIMO-UNet(+) with state dict `sd`, or None.
+def mimo_body_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+    """``{num_res, base_channel}`` of a state dict in MIMO-UNet's layout, whatever its heads emit; else None.
 
     base_channel is the width of the first conv (``feat_extract.0``: (bc, 3, 3, 3)); num_res
-    is the number of ``Encoder.0.layers.<i>`` blocks. MIMO-UNet and MIMO-UNet+ have the same
-    keys per block, so only the block count tells them apart (see :func:`infer_mimo_plus_config`).
+    is the number of ``Encoder.0.layers.<i>`` blocks.
     """
     first = sd.get("feat_extract.0.main.0.weight")
     if first is None or first.dim() != 4 or first.shape[1] != 3 or not all(_MIMO_KEY.match(k) for k in sd):
         return None
-    if head_channels(sd) != 3:  # a filter translator's heads (blur2blur.models.filter_translator)
-        return None
     blocks = {int(m.group(1)) for k in sd if (m := _RES_KEY.match(k))}
     return {"num_res": max(blocks) + 1 if blocks else 0, "base_channel": int(first.shape[0])}
+
+
+def infer_mimo_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+    """``{num_res, base_channel}`` of the MIMO-UNet(+) with state dict `sd` (heads emitting images), or None.
+
+    MIMO-UNet and MIMO-UNet+ have the same keys per block, so only the block count tells them
+    apart (see :func:`infer_mimo_plus_config`).
+    """
+    if head_channels(sd) != 3:  # a filter translator's heads (blur2blur.models.filter_translator)
+        return None
+    return mimo_body_config(sd)
 
 
 def head_channels(sd: dict[str, torch.Tensor]) -> int | None:
