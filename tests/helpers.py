@@ -47,6 +47,38 @@ def make_video(path, n=6, h=48, w=64, fps=12):
     return path
 
 
+FOOTAGE_PLAN = [("erase__alpaca.webp", False), ("erase__alpaca.webp", True), ("erase__camels.webp", True),
+                ("erase__cheetah.webp", False)]
+FOOTAGE_STRETCH = 12  # frames per (photo, blurred?) of FOOTAGE_PLAN
+FOOTAGE_LUCKY = 18    # a frame of the first blurry stretch left sharp
+
+
+def make_footage(path):
+    """A 48-frame 256x192 clip panning over bundled photos; returns ``truth``, True where frame i is blurred.
+
+    Per stretch of 12 frames (:data:`FOOTAGE_PLAN`): a sharp and a blurry stretch of one continuous pan (no
+    cut between them), then a blurry and a sharp scene after cuts. Blur: a line kernel of 9-15 px at a
+    random angle, in linear light; frame :data:`FOOTAGE_LUCKY` of the blurry pan is left sharp."""
+    from blur2blur.assets import demo_photos
+
+    photos = {p.name: p for p in demo_photos()}
+    g = torch.Generator().manual_seed(0)
+    truth = []
+    with VideoWriter(path, 12, 256, 192) as vw:
+        for name, blurred in FOOTAGE_PLAN:
+            photo = read_image(photos[name])[0]
+            for _ in range(FOOTAGE_STRETCH):
+                i = len(truth)
+                frame = photo[:, 48:240, 4 * i % 200:][:, :, :256]  # panning 4 px a frame
+                if blurred and i != FOOTAGE_LUCKY:
+                    length = 9 + 2 * int(torch.randint(4, (1,), generator=g))
+                    kernel = motion_kernel(length, float(torch.rand((), generator=g) * 180), 0.0)
+                    frame = blur_with_kernels(frame[None], kernel[None], gamma=2.2)[0]
+                vw.write(frame)
+                truth.append(blurred and i != FOOTAGE_LUCKY)
+    return truth
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (for a DDP rendezvous)."""
     with socket.socket() as s:

@@ -120,3 +120,35 @@ def test_smoothing_makes_the_filters_vary_slowly():
         assert torch.allclose(out_then_shift, shift_then_out, atol=1e-5) == uniform
     with pytest.raises(ValueError, match="smooth must be odd"):
         create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=3, smooth=4)
+
+
+def test_nonnegative_filters_stay_within_the_input_range():
+    """Clipped taps average: whatever G learned, its output never leaves the input's range (no ringing,
+    no halos). The same weights with signed taps do leave it, so the property is the clipping's."""
+    torch.manual_seed(0)
+    head, x = 3 * torch.randn(1, 25, 16, 16), torch.rand(1, 3, 16, 16)
+    signed = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5)
+    clipped = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5, nonnegative=True)
+    out = clipped.emit(head, x)
+    assert out.min() >= x.min() - 1e-6 and out.max() <= x.max() + 1e-6
+    out_signed = signed.emit(head, x)
+    assert out_signed.min() < x.min() - 0.1 and out_signed.max() > x.max() + 0.1
+
+
+def test_nonnegative_filters_start_as_the_identity_and_learn_a_blur():
+    """At the identity every tap but the centre is exactly zero: clipping must still let G learn to blur."""
+    torch.manual_seed(0)
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5,
+                     nonnegative=True).init_identity()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x)[-1], x, atol=0, rtol=0)
+    target = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    opt = torch.optim.Adam(g.parameters(), lr=2e-3)
+    start = F.mse_loss(x, target).item()
+    for _ in range(40):
+        loss = F.mse_loss(g(x)[-1], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * start

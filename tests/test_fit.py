@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import FIT_TINY, write_blur_pairs
 from typer.testing import CliRunner
 
@@ -79,6 +81,35 @@ def test_fit_takes_videos_for_b_and_s(tmp_path):
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "run" / "frames" / "B").glob("*.png"))) == 3  # frames 0, 2, 4
     assert len(list((tmp_path / "run" / "K").glob("*.png"))) == 3
+
+
+def test_fit_sorts_raw_footage_into_b_and_s(tmp_path):
+    """`fit --footage`: one simulated clip is sorted into OUT/footage/ (blurred frames to B, sharp to S), and
+    G trains on those; --footage with --blurry, or neither, is refused before anything is written."""
+    from helpers import make_footage
+
+    from blur2blur.cli import app
+
+    truth = make_footage(tmp_path / "clip.mp4")
+    write_blur_pairs(tmp_path / "P", assets.demo_photos()[:4], size=160)
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["fit", "--footage", str(tmp_path / "clip.mp4"), "--known-pairs",
+                                   str(tmp_path / "P"), "--out", str(run), *TINY])
+    assert res.exit_code == 0, res.output
+    assert "footage: 48 frames" in res.output and (run / "footage" / "report" / "index.html").is_file()
+    frames = {f["index"]: f["side"] for f in json.loads((run / "footage" / "report" / "sort.json").read_text(
+        encoding="utf-8"))["frames"]}
+    b = [i for i, side in frames.items() if side == "blurry"]
+    s = [i for i, side in frames.items() if side == "sharp"]
+    assert b and s and all(truth[i] for i in b) and not any(truth[i] for i in s)
+    assert len(list((run / "K").glob("*.png"))) == len(list((run / "footage" / "sharp").glob("*")))
+    assert (run / "blur2blur.safetensors").is_file()
+
+    for extra in (["--footage", str(tmp_path / "clip.mp4"), "--blurry", str(run / "footage" / "blurry")], []):
+        res = CliRunner().invoke(app, ["fit", *extra, "--known-pairs", str(tmp_path / "P"), "--out",
+                                       str(tmp_path / "run2"), *TINY])
+        assert res.exit_code == 2 and ("not both" in res.output or "--footage" in res.output), res.output
+    assert not (tmp_path / "run2").exists()
 
 
 def test_fit_with_a_given_known_set_needs_no_extractor(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import FOOTAGE_LUCKY, FOOTAGE_STRETCH, make_footage
 from typer.testing import CliRunner
 
 from blur2blur.data.footage import SortSettings, choose_threshold, edge_blur, footage_sources, sort_footage
@@ -15,35 +16,15 @@ from blur2blur.data.synthetic import blur_with_kernels, motion_kernel
 from blur2blur.data.video import VideoReadError, VideoWriter
 
 PHOTOS = Path(__file__).resolve().parent.parent / "src" / "blur2blur" / "assets" / "photos"
-# (photo, blurred?) per stretch of 12 frames: a sharp and a blurry stretch of one continuous pan (no
-# cut between them), then a blurry and a sharp scene after cuts.
-PLAN = [("erase__alpaca.webp", False), ("erase__alpaca.webp", True), ("erase__camels.webp", True),
-        ("erase__cheetah.webp", False)]
-PER_STRETCH = 12
-LUCKY = 18  # a frame of the first blurry stretch left sharp: it must not reach S (it disagrees with its stretch)
+PER_STRETCH, LUCKY = FOOTAGE_STRETCH, FOOTAGE_LUCKY
 SETTINGS = SortSettings(stretch=PER_STRETCH, gap=2)
 
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory):
-    """(video, truth): a 48-frame 256x192 pan over bundled photos; truth[i] is True where frame i is blurred
-    (a line kernel of 9-15 px at a random angle, in linear light)."""
+    """(video, truth): the helpers' simulated clip (:func:`helpers.make_footage`)."""
     root = tmp_path_factory.mktemp("footage")
-    g = torch.Generator().manual_seed(0)
-    truth = []
-    with VideoWriter(root / "clip.mp4", 12, 256, 192) as vw:
-        for name, blurred in PLAN:
-            photo = read_image(PHOTOS / name)[0]
-            for _ in range(PER_STRETCH):
-                i = len(truth)
-                frame = photo[:, 48:240, 4 * i % 200:][:, :, :256]  # panning 4 px a frame
-                if blurred and i != LUCKY:
-                    length = 9 + 2 * int(torch.randint(4, (1,), generator=g))
-                    kernel = motion_kernel(length, float(torch.rand((), generator=g) * 180), 0.0)
-                    frame = blur_with_kernels(frame[None], kernel[None], gamma=2.2)[0]
-                vw.write(frame)
-                truth.append(blurred and i != LUCKY)
-    return root / "clip.mp4", truth
+    return root / "clip.mp4", make_footage(root / "clip.mp4")
 
 
 def test_edge_blur_orders_by_blur_and_refuses_flat_frames():

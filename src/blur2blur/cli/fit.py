@@ -14,8 +14,13 @@ from blur2blur.cli.common import (PAIRS_HELP, WEIGHTS_NAME_HELP, Command, app, c
 
 @app.command(cls=Command)
 def fit(
-    blurry: List[str] = typer.Option(..., help="The camera's blurry images B: files, folders, globs or videos."),
-    sharp: List[str] = typer.Option(..., help="The camera's sharp images S, other scenes (same kinds)."),
+    blurry: List[str] = typer.Option([], help="The camera's blurry images B: files, folders, globs or videos."),
+    sharp: List[str] = typer.Option([], help="The camera's sharp images S, other scenes (same kinds)."),
+    footage: List[str] = typer.Option([], help="Instead of --blurry and --sharp: raw footage of the camera "
+                                      "(videos, folders of frames), sorted into B and S as `blur2blur sort` "
+                                      "does, into OUT/footage/ (its report there shows the split)."),
+    footage_threshold: Optional[float] = typer.Option(None, help="With --footage: the blur degree (0-1) above "
+                                                      "which a frame is blurry (default: chosen from the scores)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder; rerunning the same command resumes it."),
     known_pairs_dir: Optional[Path] = typer.Option(None, "--known-pairs", help=PAIRS_HELP),
     layout: str = layout_option("--known-pairs"),
@@ -43,6 +48,7 @@ def fit(
 
       blur2blur fit --blurry camera/blurry --sharp camera/sharp --demo-pairs --preset tiny --out runs/mycam
       blur2blur fit --blurry B/ --sharp S.mp4 --known-pairs GOPRO_Large --deblurrer nafnet_gopro_width32 --out runs/cam
+      blur2blur fit --footage walk.mp4 ride.mp4 --demo-pairs --preset tiny --out runs/bodycam
     """
     import dataclasses
 
@@ -59,6 +65,17 @@ def fit(
             for part in ("extractor", "deblurrer", "translator")})
     check_devices(cfg, device)
     extractor, deblurrer = weight_file(extractor), weight_file(deblurrer)  # before any frame is decoded
+
+    try:  # before anything is written: a refused folder fails fast (run_fit checks it again)
+        check_settings(out, cfg, advice="use another --out")
+    except ValueError as e:
+        fail(str(e))
+    if footage:
+        if blurry or sharp:
+            fail("give --footage, or --blurry and --sharp, not both")
+        blurry, sharp = sorted_footage(footage, out / FOOTAGE_DIR, frame_stride, frame_limit, footage_threshold)
+    elif not (blurry and sharp):
+        fail("give the camera's images: --blurry and --sharp, or raw footage with --footage")
 
     def gather(items: list[str], name: str) -> list[Path]:
         # Videos are decoded once into OUT/frames/<name>/ (frames already there are kept).
@@ -81,10 +98,6 @@ def fit(
         fail("the same files are given as --blurry and --sharp; B and S must be different images")
     if k and resolved_b & {p.resolve() for p in k}:
         fail("the same files are given as --blurry and --known-set; B and K must be different images")
-    try:  # before the known pairs are read: a refused folder fails fast (run_fit checks it again)
-        check_settings(out, cfg, advice="use another --out")
-    except ValueError as e:
-        fail(str(e))
     needs_pairs = deblurrer is None or (k is None and (extractor is None or not (out / "K").exists()))
     pairs, held = [], []
     if needs_pairs or known_pairs_dir is not None or demo_pairs:
@@ -94,3 +107,29 @@ def fit(
     except (OfflineError, ValueError, FileExistsError, FileNotFoundError) as e:
         fail(str(e))
     typer.echo(f"done: {final}\ndeblur with:  blur2blur deblur --run {out} IMAGES... --out DIR")
+
+
+FOOTAGE_DIR = "footage"  # in the run folder: the sort of --footage (blurry/, sharp/, report/)
+
+
+def sorted_footage(footage: list[str], out: Path, stride: int, limit: int | None,
+                   threshold: float | None) -> tuple[list[str], list[str]]:
+    """Sort `footage` into ``out/blurry`` and ``out/sharp`` (a rerun reuses the sort); their folders, as
+    --blurry and --sharp. Fails, naming the sort's report, when either side is empty."""
+    from blur2blur.data.footage import BLURRY, SHARP, SortSettings, sort_footage
+    from blur2blur.data.images import ImageReadError
+    from blur2blur.data.video import VideoReadError
+
+    try:
+        report = sort_footage(footage, out, SortSettings(stride=stride, limit=limit, threshold=threshold))
+    except (FileExistsError, FileNotFoundError, ImageReadError, VideoReadError, ValueError) as e:
+        fail(str(e))
+    counts = report["counts"]
+    typer.echo(f"footage: {counts['frames']} frames, threshold {report['threshold']:.3f}; B {counts[BLURRY]} "
+               f"frames, S {counts[SHARP]} frames (report: {out / 'report' / 'index.html'})")
+    for warning in report["warnings"]:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    if not (counts[BLURRY] and counts[SHARP]):
+        fail(f"the footage gave {counts[BLURRY]} blurry and {counts[SHARP]} sharp frames; both are needed. See "
+             f"{out / 'report' / 'index.html'}, and set --footage-threshold, or give --blurry and --sharp")
+    return [str(out / BLURRY)], [str(out / SHARP)]

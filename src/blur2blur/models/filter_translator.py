@@ -13,10 +13,13 @@ image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
   flat region keeps its value: no colour or brightness shift;
 * one filter for all three channels, so colours cannot be mixed or shifted apart;
 * the reach is K // 2 pixels at each level (so 2x and 4x that at the coarser levels, in
-  full-resolution pixels); taps may be negative, so it can sharpen as well as blur;
+  full-resolution pixels); taps may be negative, so it can sharpen as well as blur (unless ``nonnegative``);
 * the filters vary smoothly across the image (the head's output is box-averaged over ``smooth``
   pixels, as camera blur varies with the motion, slowly): filters that change from pixel to pixel
-  would draw texture, the other way to fool D (BENCHMARKS.md).
+  would draw texture, the other way to fool D (BENCHMARKS.md);
+* with ``nonnegative``, the taps are a weighted average (negative taps clipped to zero, then
+  renormalised): every output pixel lies between the darkest and brightest input pixel it sees, so
+  G can blur but cannot ring or draw halos, the last route by which the signed filters fooled D.
 
 Zero heads give the unit filter: :meth:`FilterTranslator.init_identity` starts it as the identity
 exactly, as the paper's G starts. Not part of the paper; the translator's option
@@ -56,27 +59,35 @@ class FilterTranslator(_MIMOUNetBase):
         num_res, base_channel: MIMO-UNet's (residual blocks per level, width of the finest level).
         kernel_size: K, odd: each level's filters reach K // 2 of that level's pixels.
         smooth: odd; the filters are averaged over smooth x smooth pixels of their level (1: not at all).
+        nonnegative: clip the taps at zero (and renormalise): the filters only average, they cannot sharpen.
 
     ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
     each its level's nearest-subsampled input filtered per pixel (not clamped).
     """
 
     def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9,
-                 smooth: int = 1):
+                 smooth: int = 1, nonnegative: bool = False):
         for name, value in (("kernel_size", kernel_size), ("smooth", smooth)):
             if value < 1 or value % 2 == 0:
                 raise ValueError(f"{name} must be odd and positive, got {value}")
         super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size)
-        self.kernel_size, self.smooth = kernel_size, smooth
+        self.kernel_size, self.smooth, self.nonnegative = kernel_size, smooth, bool(nonnegative)
         centre = torch.zeros(1, kernel_size * kernel_size, 1, 1)
         centre[0, kernel_size * kernel_size // 2] = 1.0
         self.register_buffer("unit_filter", centre, persistent=False)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w)."""
+        """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w),
+        clipped at zero and renormalised when ``nonnegative``."""
         if self.smooth > 1:
             head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
         weights = head - head.mean(dim=1, keepdim=True) + self.unit_filter.to(head.dtype)
+        if self.nonnegative:
+            # Clipping passes its gradient straight through: under a plain clamp a tap that once went
+            # negative gets no gradient and stays off for good. The taps summed to one before
+            # clipping, so the sum after it is at least one.
+            weights = weights + (weights.clamp(min=0) - weights).detach()
+            weights = weights / weights.sum(dim=1, keepdim=True)
         return filter_per_pixel(x, weights)
 
     def init_identity(self) -> FilterTranslator:
