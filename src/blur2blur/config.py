@@ -42,6 +42,16 @@ A section whose keys were renamed lists them as a class attribute, old key -> ne
 Old keys are then read as the new ones wherever keys are read (files, ``--set``, :func:`with_settings`),
 with a DeprecationWarning; giving both is an error.
 
+A section whose stored values changed meaning (e.g. None once meant "the preset's value" and the
+field now holds the value) defines a classmethod ``upgrade_values(data) -> data``: every mapping
+read for that section (files, recorded run folders) passes through it before its values are checked::
+
+    @dataclass
+    class UnpairedConfig:
+        @classmethod
+        def upgrade_values(cls, data):  # lr: null in a config.yaml of an older version
+            return {**data, "lr": 2e-4} if data.get("lr", 0) is None else data
+
 YAML is read as YAML 1.1 (``yaml.safe_load``) except that ``1e-4`` and ``1.5e3`` are floats
 (YAML 1.2), as anyone writing a learning rate expects; strings that look like such numbers are
 quoted when saved.
@@ -153,6 +163,9 @@ def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, lenient: bool) ->
     for name in data:
         if name not in fields:
             raise _unknown_key(prefix, str(name), [*fields])
+    upgrade = getattr(cls, "upgrade_values", None)
+    if upgrade is not None:  # values stored by older versions (see the module docstring)
+        data = upgrade(data)
     kwargs = {}
     for name, (field, tp) in fields.items():
         key = _join(prefix, name)
