@@ -5,23 +5,32 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
+from blur2blur.config import from_dict, load_config, to_dict, with_settings
 from blur2blur.data.images import write_image
+from blur2blur.experiment.config import ADDABLE_SETTINGS, ExperimentConfig
 from blur2blur.inference import restore
 from blur2blur.models import create_model, get_spec, identify_weights, load_checkpoint, save_checkpoint
+from blur2blur.runs import check_settings
 from blur2blur.seeding import generator
 from blur2blur.train.loop import list_checkpoints, setup_runtime, train
 from blur2blur.train.unpaired import (
+    PRESETS,
     HistoryPool,
     UnpairedConfig,
     UnpairedTranslationTrainer,
     cycle_loss,
+    cyclegan_config,
     d_adversarial_loss,
+    dualgan_config,
     g_adversarial_loss,
+    recipe_schedule,
     tiny_config,
 )
 
@@ -86,22 +95,74 @@ def test_adversarial_losses_by_hand():
     assert g_adversarial_loss(fake, "lsgan").item() == pytest.approx(5.0)
 
 
-def test_published_recipes_are_the_defaults():
-    c = UnpairedConfig(method="cyclegan").resolved()
+def test_published_recipes_are_the_presets():
+    c = cyclegan_config()
+    assert c == UnpairedConfig() and PRESETS["cyclegan"]() == c  # CycleGAN's recipe is the default
     assert (c.adv_loss, c.lambda_cycle, c.lambda_identity, c.pool_size, c.d_loss_scale) == ("lsgan", 10.0, 0.5, 50, 0.5)
     assert (c.optimizer, c.lr, c.betas, c.loop.batch_size) == ("adam", 2e-4, (0.5, 0.999), 1)
-    assert c.generator_args == {"ngf": 64, "n_blocks": 9, "norm": "instance"}
+    assert (c.generator, c.generator_args) == ("cyclegan_generator", {"ngf": 64, "n_blocks": 9, "norm": "instance"})
+    assert c.discriminator_args == {"ndf": 64, "n_layers": 3, "norm": "instance"}
     assert c.hold_steps == c.decay_steps == c.loop.steps // 2  # 100 + 100 epochs
-    d = UnpairedConfig(method="dualgan").resolved()
-    assert (d.adv_loss, d.optimizer, d.lr, d.n_critic, d.clip) == ("wgan", "rmsprop", 5e-5, 2, 0.01)
-    assert d.lambda_identity == 0
-    assert 100 <= d.lambda_cycle <= 1000 and d.pool_size == 0 and d.decay_steps == 0
-    # Unset fields follow the method; given ones (and partial network arguments) win.
-    mine = UnpairedConfig(method="dualgan", lr=1e-4, generator_args={"ngf": 32}).resolved()
+    d = dualgan_config()
+    assert PRESETS["dualgan"]() == d and d.method == "dualgan"
+    assert (d.adv_loss, d.optimizer, d.lr, d.rmsprop_alpha, d.n_critic, d.clip) == ("wgan", "rmsprop", 5e-5, 0.9, 2,
+                                                                                     0.01)
+    assert d.lambda_identity == 0 and d.d_loss_scale == 1
+    assert 100 <= d.lambda_cycle <= 1000 and d.pool_size == 0
+    assert (d.hold_steps, d.decay_steps) == (d.loop.steps, 0)  # a constant rate
+    assert d.generator_args == {"ngf": 64, "num_downs": 8, "norm": "instance", "use_dropout": True}
+    # The schedules for another length: half and half (the decay rounded), or constant.
+    assert recipe_schedule("cyclegan", 7) == (3, 4) and recipe_schedule("cyclegan", 1001) == (501, 500)
+    assert recipe_schedule("dualgan", 7) == (7, 0)
+    t = tiny_config("cyclegan", steps=6)
+    assert (t.hold_steps, t.decay_steps, t.loop.steps) == (3, 3, 6) and t.generator_args["norm"] == "instance"
+    # One setting changes one value; a network argument changes that argument only.
+    mine = with_settings(dualgan_config(), {"lr": 1e-4, "generator_args.ngf": 32})
     assert mine.lr == 1e-4 and mine.clip == 0.01 and mine.generator_args["ngf"] == 32
-    assert mine.generator_args["num_downs"] == 8 and mine.resolved() == mine
-    with pytest.raises(ValueError, match="n_critic"):
-        UnpairedConfig(method="cyclegan", n_critic=3).resolved()
+    assert mine.generator_args["num_downs"] == 8
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: UnpairedConfig(method="cyclegan", n_critic=3), "n_critic must be 1"),
+    (lambda: dataclasses.replace(dualgan_config(), n_critic=0), "n_critic: expected int >= 1, got 0"),
+    (lambda: dataclasses.replace(dualgan_config(), clip=-0.1), "clip: expected float >= 0, got -0.1"),
+    (lambda: UnpairedConfig(pool_size=-1), "pool_size: expected int >= 0, got -1"),
+    (lambda: UnpairedConfig(method="pix2pix"), "unknown method 'pix2pix'; choose cyclegan or dualgan"),
+    (lambda: tiny_config("pix2pix"), "unknown method 'pix2pix'"),
+])
+def test_a_bad_config_is_refused_when_made(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+
+
+# The fields older versions left at None, meaning "the method's published value".
+OLD_NONE_FIELDS = ("generator", "generator_args", "discriminator_args", "adv_loss", "d_loss_scale", "lambda_cycle",
+                   "lambda_identity", "pool_size", "optimizer", "lr", "betas", "rmsprop_alpha", "n_critic", "clip",
+                   "hold_steps", "decay_steps")
+
+
+def test_sections_stored_with_none_read_as_the_presets(tmp_path):
+    """A run folder of an older version recorded None for the recipe's values: it still resumes."""
+    stored = to_dict(ExperimentConfig())
+    for method in METHODS:
+        stored[method].update(dict.fromkeys(OLD_NONE_FIELDS))
+    stored["cyclegan"]["generator_args"] = {"ngf": 32}  # then merged over the recipe's
+    stored["dualgan"]["loop"]["steps"] = 600            # then the recipe's schedule over the stored steps
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    same = with_settings(ExperimentConfig(), {"cyclegan.generator_args.ngf": 32, "dualgan.loop.steps": 600,
+                                              "dualgan.hold_steps": 600, "dualgan.decay_steps": 0})
+    recorded = load_config(ExperimentConfig, tmp_path / "config.yaml")
+    assert (recorded.cyclegan, recorded.dualgan) == (same.cyclegan, same.dualgan)
+    check_settings(tmp_path, same, lambda key: key in ADDABLE_SETTINGS, what="an experiment")  # accepted
+    with pytest.raises(ValueError, match=r"other settings \(cyclegan\.lr\)"):
+        check_settings(tmp_path, with_settings(same, {"cyclegan.lr": 1e-3}), lambda key: key in ADDABLE_SETTINGS)
+    # CycleGAN's schedule: half of the stored steps constant, half decaying; a stored hold keeps its value.
+    section = {**stored["cyclegan"], "loop": {**stored["cyclegan"]["loop"], "steps": 1001}}
+    old = from_dict(UnpairedConfig, section)
+    assert (old.hold_steps, old.decay_steps) == (501, 500)
+    assert from_dict(UnpairedConfig, {**section, "hold_steps": 300}).decay_steps == 701
+    # A current section (no None) is read as written: its network arguments are not merged with the preset's.
+    assert from_dict(UnpairedConfig, {"generator_args": {"ngf": 8}}).generator_args == {"ngf": 8}
 
 
 # ----------------------------------------------------------------------------- networks

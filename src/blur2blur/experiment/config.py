@@ -9,7 +9,7 @@ from blur2blur.evaluate import EvalConfig
 from blur2blur.experiment.rows import ROW_TABLE, ROWS
 from blur2blur.fit import FitConfig
 from blur2blur.train.deblurrer import DeblurrerConfig
-from blur2blur.train.unpaired import UnpairedConfig
+from blur2blur.train.unpaired import UnpairedConfig, cyclegan_config, dualgan_config
 
 
 @dataclass
@@ -52,8 +52,9 @@ class ExperimentConfig:
     fit: FitConfig = field(default_factory=FitConfig)           # the paper's stages (GPU-sized)
     # Baseline and upper-bound deblurrers: D' fine-tuned with NAFNet's recipe, the same budget for each.
     finetune: DeblurrerConfig = field(default_factory=DeblurrerConfig)
-    cyclegan: UnpairedConfig = field(default_factory=lambda: UnpairedConfig(method="cyclegan"))
-    dualgan: UnpairedConfig = field(default_factory=lambda: UnpairedConfig(method="dualgan"))
+    # The unpaired baselines, each with its published recipe.
+    cyclegan: UnpairedConfig = field(default_factory=cyclegan_config)
+    dualgan: UnpairedConfig = field(default_factory=dualgan_config)
     eval: EvalConfig = field(default_factory=EvalConfig)        # whole test images, as the paper scores
     report_crops: int = 4
     seed: int = 0

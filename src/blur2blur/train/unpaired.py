@@ -6,7 +6,8 @@ generators, G_BS: blurry -> sharp (the deblurrer that is evaluated) and G_SB: sh
 with one discriminator per domain (D_S judges sharp images, D_B blurry ones), tied by the cycle
 (reconstruction) loss ``|G_SB(G_BS(b)) - b|_1 + |G_BS(G_SB(s)) - s|_1``.
 
-The published recipes (:data:`RECIPES`) differ in everything else:
+The published recipes (:data:`PRESETS`: :func:`cyclegan_config`, :func:`dualgan_config`) differ in
+everything else:
 
 * **CycleGAN** (Zhu et al., ICCV 2017): least-squares GAN loss (Sec. 4, "Training details"),
   cycle weight lambda = 10 (Eq. 3), identity loss ``|G_BS(s) - s|_1`` weighted 0.5 * lambda
@@ -25,7 +26,7 @@ The published recipes (:data:`RECIPES`) differ in everything else:
   released code's, with RMSProp decay 0.9 (duxingren14/DualGAN ``model.py``). No schedule: the
   code keeps the rate constant.
 
-    >>> cfg = UnpairedConfig(method="cyclegan").resolved()            # the published recipe
+    >>> cfg = cyclegan_config()                                        # the published recipe
     >>> tr = UnpairedTranslationTrainer(cfg, blurry, sharp, setup_runtime(cfg.loop), val_blurry=held_out)
     >>> train(tr, tr.runtime, cfg.loop, "runs/cyclegan")                 # tr.nets["G_BS"] is the deblurrer
 
@@ -40,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,122 +66,158 @@ from blur2blur.train.schedules import constant_then_linear
 Method = Literal["cyclegan", "dualgan"]
 AdvLoss = Literal["lsgan", "log", "hinge", "wgan"]
 
-# The published settings; UnpairedConfig fields left at None take these (see the module docstring).
-RECIPES: dict[str, dict[str, Any]] = {
-    "cyclegan": {
-        "generator": "cyclegan_generator",
-        "generator_args": {"ngf": 64, "n_blocks": 9, "norm": "instance"},   # appendix 7.2: 9 blocks at 256px
-        "discriminator_args": {"ndf": 64, "n_layers": 3, "norm": "instance"},  # 70x70 PatchGAN
-        "adv_loss": "lsgan",
-        "d_loss_scale": 0.5,        # "we divide the objective by 2 while optimizing D"
-        "lambda_cycle": 10.0,       # Eq. 3, lambda = 10
-        "lambda_identity": 0.5,     # identity weight = 0.5 * lambda_cycle
-        "pool_size": 50,            # "a history of generated images ... buffer that stores the 50"
-        "optimizer": "adam",
-        "lr": 2e-4,
-        "betas": (0.5, 0.999),
-        "rmsprop_alpha": 0.99,      # unused with Adam
-        "n_critic": 1,
-        "clip": 0.0,
-        "decay_fraction": 0.5,      # 100 epochs constant + 100 epochs of linear decay
-    },
-    "dualgan": {
-        "generator": "dualgan_generator",
-        # pix2pix U-Net for 256px; per-image affine normalisation as DualGAN's code computes it
-        # (pix2pix's batch norm at batch size 1 with test-batch statistics is the same thing).
-        "generator_args": {"ngf": 64, "num_downs": 8, "norm": "instance", "use_dropout": True},
-        # "Markovian PatchGAN ... 70x70" (Sec. 3.1); DualGAN's D also normalises per image.
-        "discriminator_args": {"ndf": 64, "n_layers": 3, "norm": "instance"},
-        "adv_loss": "wgan",
-        "d_loss_scale": 1.0,
-        "lambda_cycle": 100.0,      # lambda_U = lambda_V, "within [100.0, 1,000.0]": the low end
-        "lambda_identity": 0.0,     # DualGAN has no identity loss
-        "pool_size": 0,             # nor a history pool
-        "optimizer": "rmsprop",
-        "lr": 5e-5,                 # WGAN's rate, DualGAN's code default
-        "betas": (0.5, 0.999),      # unused with RMSProp
-        "rmsprop_alpha": 0.9,       # the code's RMSPropOptimizer(decay=0.9)
-        "n_critic": 2,              # "2-4": the cheapest
-        "clip": 0.01,               # "c is normally set in [0.01, 0.1]"
-        "decay_fraction": 0.0,      # constant rate
-    },
-}
+
 @dataclass
 class UnpairedConfig:
-    """Settings of a CycleGAN or DualGAN run. Fields left at None take the method's published value
-    (:data:`RECIPES`); :meth:`resolved` fills them in. Network arguments are merged over the recipe's.
+    """Settings of a CycleGAN or DualGAN run; the defaults are CycleGAN's published recipe.
+
+    Start from a preset (:data:`PRESETS`: :func:`cyclegan_config`, :func:`dualgan_config`): a config
+    holds every value it trains with. Changing ``loop.steps`` leaves ``hold_steps``/``decay_steps`` as
+    they are: set them too (:func:`recipe_schedule` gives the method's schedule for any number of
+    steps), as with the translator's config.
     """
 
     method: Method = "cyclegan"
-    generator: str | None = None                        # registered IMAGE architecture for both generators
-    generator_args: dict[str, Any] | None = None        # merged over the recipe's (e.g. {ngf: 32})
-    discriminator_args: dict[str, Any] | None = None    # b2b_discriminator (= pix2pix/CycleGAN PatchGAN) args
+    generator: str = "cyclegan_generator"               # registered IMAGE architecture for both generators
+    # The generators' arguments (give them too when changing `generator`): appendix 7.2, 9 blocks at 256px.
+    generator_args: dict[str, Any] = field(default_factory=lambda: {"ngf": 64, "n_blocks": 9, "norm": "instance"})
+    # b2b_discriminator (= pix2pix/CycleGAN PatchGAN) arguments: the 70x70 PatchGAN.
+    discriminator_args: dict[str, Any] = field(default_factory=lambda: {"ndf": 64, "n_layers": 3, "norm": "instance"})
     crop: int = field(default=256, metadata=limits(minimum=1))  # Blur2Blur Sec. 4.1.1: 256x256 crops, every method
     flip: bool = True                                   # both codes: random horizontal flips
     rotate: bool = False
-    adv_loss: AdvLoss | None = None
-    d_loss_scale: float | None = None
-    lambda_cycle: float | None = field(default=None, metadata=limits(minimum=0))
-    lambda_identity: float | None = field(default=None, metadata=limits(minimum=0))  # a fraction of lambda_cycle
-    pool_size: int | None = field(default=None, metadata=limits(minimum=0))  # 0: D sees the current fakes only
-    optimizer: Literal["adam", "rmsprop"] | None = None
-    lr: float | None = field(default=None, metadata=limits(above=0))
-    betas: tuple[float, float] | None = None            # Adam
-    rmsprop_alpha: float | None = None                  # RMSProp's smoothing constant (TF: decay)
-    n_critic: int | None = field(default=None, metadata=limits(minimum=1))  # D steps per G step (DualGAN only)
-    clip: float | None = field(default=None, metadata=limits(minimum=0))  # clip D's weights to [-clip, clip]; 0: off
-    hold_steps: int | None = field(default=None, metadata=limits(minimum=0))  # None: the recipe's share of steps
-    decay_steps: int | None = field(default=None, metadata=limits(minimum=0))
+    adv_loss: AdvLoss = "lsgan"                         # least-squares GAN (Sec. 4, "Training details")
+    d_loss_scale: float = 0.5                           # "we divide the objective by 2 while optimizing D"
+    lambda_cycle: float = field(default=10.0, metadata=limits(minimum=0))  # Eq. 3, lambda = 10
+    # A fraction of lambda_cycle: identity weight = 0.5 * lambda_cycle (the reference code's lambda_identity).
+    lambda_identity: float = field(default=0.5, metadata=limits(minimum=0))
+    # "a history of generated images ... buffer that stores the 50"; 0: D sees the current fakes only.
+    pool_size: int = field(default=50, metadata=limits(minimum=0))
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = field(default=2e-4, metadata=limits(above=0))
+    betas: tuple[float, float] = (0.5, 0.999)           # Adam
+    rmsprop_alpha: float = 0.99                         # RMSProp's smoothing constant (TF: decay); unused with Adam
+    n_critic: int = field(default=1, metadata=limits(minimum=1))  # D steps per G step (DualGAN only)
+    clip: float = field(default=0.0, metadata=limits(minimum=0))  # clip D's weights to [-clip, clip]; 0: off
+    # The rate is constant for hold_steps, then falls linearly to zero over decay_steps: CycleGAN's
+    # 100 epochs constant + 100 epochs of linear decay, half of loop.steps each.
+    hold_steps: int = field(default=100_000, metadata=limits(minimum=0))
+    decay_steps: int = field(default=100_000, metadata=limits(minimum=0))
     val_images: int = field(default=8, metadata=limits(minimum=0))
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=200_000, batch_size=1, checkpoint_every=5_000, eval_every=5_000, image_every=5_000))
 
-    def resolved(self) -> UnpairedConfig:
-        """A copy with every None replaced by the method's published value (idempotent)."""
-        if self.method not in RECIPES:
-            raise ValueError(f"unknown method {self.method!r}; choose {' or '.join(RECIPES)}")
-        recipe = RECIPES[self.method]
-        values: dict[str, Any] = {}
-        for name, default in recipe.items():
-            if name == "decay_fraction":
-                continue
-            given = getattr(self, name)
-            if name == "generator_args":
-                own = (self.generator or recipe["generator"]) == recipe["generator"]
-                values[name] = {**(default if own else {}), **(given or {})}
-            elif name == "discriminator_args":
-                values[name] = {**default, **(given or {})}
-            else:
-                values[name] = default if given is None else given
-        steps = self.loop.steps
-        hold, decay = self.hold_steps, self.decay_steps
-        if hold is None and decay is None:
-            decay = round(steps * recipe["decay_fraction"])
-            hold = steps - decay
-        elif hold is None:
-            hold = max(0, steps - decay)
-        elif decay is None:
-            decay = max(0, steps - hold)
-        values["betas"] = tuple(values["betas"])
-        out = dataclasses.replace(self, **values, hold_steps=hold, decay_steps=decay)
-        if out.n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {out.n_critic}")
-        if out.method == "cyclegan" and out.n_critic != 1:
+    def __post_init__(self):
+        _check_method(self.method)
+        if self.n_critic < 1:
+            raise ValueError(f"n_critic: expected int >= 1, got {self.n_critic}")
+        if self.method == "cyclegan" and self.n_critic != 1:
             raise ValueError("CycleGAN updates D once per step, after G (n_critic must be 1)")
-        if out.clip < 0 or out.pool_size < 0:
-            raise ValueError("clip and pool_size must be >= 0")
+        for name in ("clip", "pool_size"):  # the config's limits say the same for configs read from files
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(f"{name}: expected {type(value).__name__} >= 0, got {value}")
+        self.betas = tuple(self.betas)
+
+    @classmethod
+    def upgrade_values(cls, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Plain data of a stored section (``config.yaml`` of a run folder) with the None of older
+        versions replaced by what it meant: the method's preset value (see :mod:`blur2blur.config`).
+
+        Configs written before the presets left these fields at None for "the published value": their
+        network arguments were merged over the preset's (the generator's only for the preset's
+        generator), and a schedule left unset was the method's share of the stored ``loop.steps``.
+        Data without a None is returned as it is.
+        """
+        method = data.get("method", cls.method)
+        if all(value is not None for value in data.values()) or method not in PRESETS:
+            return data  # a current config, or an unknown method (which the constructor refuses)
+        preset = PRESETS[method]()
+        out = {name: getattr(preset, name) if value is None and hasattr(preset, name) else value
+               for name, value in data.items()}
+        if "generator_args" in data:
+            own = out.get("generator", preset.generator) == preset.generator
+            out["generator_args"] = {**(preset.generator_args if own else {}), **(data["generator_args"] or {})}
+        if "discriminator_args" in data:
+            out["discriminator_args"] = {**preset.discriminator_args, **(data["discriminator_args"] or {})}
+        hold, decay = data.get("hold_steps", preset.hold_steps), data.get("decay_steps", preset.decay_steps)
+        if hold is None or decay is None:
+            loop = data.get("loop")
+            steps = loop.get("steps") if isinstance(loop, Mapping) else getattr(loop, "steps", None)
+            steps = preset.loop.steps if steps is None else steps
+            if hold is None and decay is None:
+                hold, decay = recipe_schedule(method, steps)
+            elif hold is None:
+                hold = max(0, steps - decay)
+            else:
+                decay = max(0, steps - hold)
+            out["hold_steps"], out["decay_steps"] = hold, decay
         return out
+
+
+def _check_method(method: str) -> None:
+    if method not in PRESETS:
+        raise ValueError(f"unknown method {method!r}; choose {' or '.join(PRESETS)}")
+
+
+def cyclegan_config() -> UnpairedConfig:
+    """CycleGAN's published recipe (Zhu et al., ICCV 2017; see the module docstring): the defaults."""
+    return UnpairedConfig()
+
+
+def dualgan_config() -> UnpairedConfig:
+    """DualGAN's published recipe (Yi et al., ICCV 2017, and its released code; see the module docstring)."""
+    return UnpairedConfig(
+        method="dualgan",
+        generator="dualgan_generator",
+        # pix2pix U-Net for 256px; per-image affine normalisation as DualGAN's code computes it
+        # (pix2pix's batch norm at batch size 1 with test-batch statistics is the same thing).
+        generator_args={"ngf": 64, "num_downs": 8, "norm": "instance", "use_dropout": True},
+        # "Markovian PatchGAN ... 70x70" (Sec. 3.1); DualGAN's D also normalises per image.
+        discriminator_args={"ndf": 64, "n_layers": 3, "norm": "instance"},
+        adv_loss="wgan",
+        d_loss_scale=1.0,
+        lambda_cycle=100.0,      # lambda_U = lambda_V, "within [100.0, 1,000.0]": the low end
+        lambda_identity=0.0,     # DualGAN has no identity loss
+        pool_size=0,             # nor a history pool
+        optimizer="rmsprop",
+        lr=5e-5,                 # WGAN's rate, DualGAN's code default
+        betas=(0.5, 0.999),      # unused with RMSProp
+        rmsprop_alpha=0.9,       # the code's RMSPropOptimizer(decay=0.9)
+        n_critic=2,              # "2-4": the cheapest
+        clip=0.01,               # "c is normally set in [0.01, 0.1]"
+        hold_steps=200_000,      # constant rate for all of loop.steps (the code has no schedule)
+        decay_steps=0,
+    )
+
+
+# The published recipes by method name (see the module docstring).
+PRESETS: dict[str, Callable[[], UnpairedConfig]] = {"cyclegan": cyclegan_config, "dualgan": dualgan_config}
+
+
+def recipe_schedule(method: Method, steps: int) -> tuple[int, int]:
+    """``(hold_steps, decay_steps)`` of `method`'s published schedule for a run of `steps` steps:
+    CycleGAN's half constant, then half decaying (decay rounded); DualGAN's constant rate."""
+    _check_method(method)
+    preset = PRESETS[method]()
+    decay = round(steps * preset.decay_steps / (preset.hold_steps + preset.decay_steps))
+    return steps - decay, decay
 
 
 def tiny_config(method: Method, steps: int = 4) -> UnpairedConfig:
     """A CPU-sized run of `method` for tests and demos: width 8, 2 residual blocks (CycleGAN) or 6
-    downsamplings (DualGAN), 64px crops, batch size 2, a 4-image history pool."""
+    downsamplings (DualGAN), 64px crops, batch size 2, a 4-image history pool (CycleGAN), the
+    method's schedule over `steps`."""
+    _check_method(method)
+    cfg = PRESETS[method]()
+    hold, decay = recipe_schedule(method, steps)
     gen = {"ngf": 8, "n_blocks": 2} if method == "cyclegan" else {"ngf": 8, "num_downs": 6}
-    return UnpairedConfig(
-        method=method, generator_args=gen, discriminator_args={"ndf": 8}, crop=64,
-        pool_size=4 if method == "cyclegan" else None, val_images=2,
+    return dataclasses.replace(
+        cfg, generator_args={**cfg.generator_args, **gen}, discriminator_args={**cfg.discriminator_args, "ndf": 8},
+        crop=64, pool_size=4 if method == "cyclegan" else cfg.pool_size, val_images=2, hold_steps=hold,
+        decay_steps=decay,
         loop=LoopConfig(steps=steps, batch_size=2, num_workers=0, log_every=1, checkpoint_every=1000, eval_every=0,
-                        image_every=0, tensorboard=False, progress=False)).resolved()
+                        image_every=0, tensorboard=False, progress=False))
 
 
 # ----------------------------------------------------------------------------- losses
@@ -294,9 +331,9 @@ class UnpairedTranslationTrainer(Trainer):
 
     def __init__(self, cfg: UnpairedConfig, blurry: Sequence[str], sharp: Sequence[str], runtime: Runtime, *,
                  val_blurry: Sequence[str] = (), val_sharp: Sequence[str] = ()):
-        hp = cfg.resolved()
+        hp = self.cfg = cfg
+        self.runtime = runtime
         seed_initialisation(hp.loop.seed)
-        self.cfg, self.runtime = hp, runtime
         self.g_bs = create_model(hp.generator, **hp.generator_args)
         self.g_sb = create_model(hp.generator, **hp.generator_args)
         spec = spec_of(self.g_bs)
@@ -484,13 +521,16 @@ class UnpairedTranslationTrainer(Trainer):
 
 
 __all__ = [
-    "RECIPES",
+    "PRESETS",
     "HistoryPool",
     "UnpairedConfig",
     "UnpairedDraws",
     "UnpairedTranslationTrainer",
     "cycle_loss",
+    "cyclegan_config",
     "d_adversarial_loss",
+    "dualgan_config",
     "g_adversarial_loss",
+    "recipe_schedule",
     "tiny_config",
 ]
