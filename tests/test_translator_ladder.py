@@ -50,3 +50,15 @@ def test_ladder_runs_every_job_and_reports_each_rung(tmp_path, capsys):
     before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*.safetensors"))
     ladder.main(args)
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*.safetensors")) == before
+
+
+def test_filter_translator_options_reach_the_config():
+    ladder = _ladder()
+    base = ["--photos", "p", "--out", "o"]
+    cfg = ladder.translator_config(ladder.parse_args([*base, "--arch", "b2b_filter_translator", "--kernel-size", "5",
+                                                      "--smooth", "3", "--nonnegative", "--batch", "8"]))
+    assert cfg.arch == "b2b_filter_translator" and cfg.loop.batch_size == 8
+    assert {k: cfg.arch_args[k] for k in ("kernel_size", "smooth", "nonnegative")} == \
+        {"kernel_size": 5, "smooth": 3, "nonnegative": True}
+    plain = ladder.translator_config(ladder.parse_args(base))
+    assert plain.arch == "b2b_translator" and "nonnegative" not in plain.arch_args
