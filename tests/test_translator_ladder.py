@@ -37,13 +37,18 @@ def test_ladder_runs_every_job_and_reports_each_rung(tmp_path, capsys):
     assert set(cam["rungs"]) == {"a", "b"}
     # A perfect G: D' on the same test shots with the known blur, paired with D' direct crop by crop.
     assert 5 < cam["perfect"] < 60 and cam["perfect_gain"] == pytest.approx(cam["perfect"] - cam["direct"], abs=1e-6)
+    # The pre-blur control: the best of the fixed Gaussian blurs tried before D', each scored and kept.
+    gains = {sigma: json.loads((tmp_path / "run" / "cameras" / "shape" / "eval" / f"preblur-{sigma}.json")
+                               .read_text())["summary"]["psnr"] - cam["direct"] for sigma in ladder.PREBLUR_SIGMAS}
+    assert cam["preblur"]["sigma"] == max(gains, key=gains.get)
+    assert cam["preblur"]["gain"] == pytest.approx(max(gains.values()), abs=1e-6)
     for rung in cam["rungs"].values():
         assert [p["step"] for p in rung["curve"]] == [2, 4]
         first = rung["curve"][0]   # the end of the warm-up: G is still the identity, D'(G(y)) = D'(y)
         assert first["drift_test"] == 100.0 and abs(first["d_psnr"]) < 1e-6
         # ... and its distance to the known-blur shots is the camera's own (the same crops, scored once each).
         assert first["translation_psnr"] == pytest.approx(cam["translation_identity"], abs=1e-6)
-        assert rung["verdict"].startswith(("failed", "no gain", "learned"))
+        assert rung["verdict"].startswith(("failed", "no gain", "no better than a fixed pre-blur", "learned"))
     md = (tmp_path / "run" / "ladder.md").read_text()
     assert "| a |" in md and "| b |" in md and "Learning curve" in md
     # A rerun finds every result in place and trains nothing.
