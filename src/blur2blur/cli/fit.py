@@ -116,19 +116,11 @@ def sorted_footage(footage: list[str], out: Path, stride: int, limit: int | None
                    threshold: float | None) -> tuple[list[str], list[str]]:
     """Sort `footage` into ``out/blurry`` and ``out/sharp`` (a rerun reuses the sort); their folders, as
     --blurry and --sharp. Fails, naming the sort's report, when either side is empty."""
-    from blur2blur.data.footage import BLURRY, SHARP, SortSettings, sort_footage
-    from blur2blur.data.images import ImageReadError
-    from blur2blur.data.video import VideoReadError
+    from blur2blur.cli.footage import sort_or_fail
+    from blur2blur.data.footage import BLURRY, SHARP
 
-    try:
-        report = sort_footage(footage, out, SortSettings(stride=stride, limit=limit, threshold=threshold))
-    except (FileExistsError, FileNotFoundError, ImageReadError, VideoReadError, ValueError) as e:
-        fail(str(e))
-    counts = report["counts"]
-    typer.echo(f"footage: {counts['frames']} frames, threshold {report['threshold']:.3f}; B {counts[BLURRY]} "
-               f"frames, S {counts[SHARP]} frames (report: {out / 'report' / 'index.html'})")
-    for warning in report["warnings"]:
-        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    counts = sort_or_fail(footage, out, dict(stride=stride, limit=limit, threshold=threshold),
+                          label="footage: ")["counts"]
     if not (counts[BLURRY] and counts[SHARP]):
         fail(f"the footage gave {counts[BLURRY]} blurry and {counts[SHARP]} sharp frames; both are needed. See "
              f"{out / 'report' / 'index.html'}, and set --footage-threshold, or give --blurry and --sharp")

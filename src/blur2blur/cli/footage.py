@@ -37,14 +37,23 @@ def sort_cmd(
       blur2blur sort clip.mp4 --out mycam-sorted
       blur2blur sort frames/ --out mycam-sorted --threshold 0.3    # override the chosen threshold
     """
+    settings = dict(stride=stride, limit=limit, stretch=stretch, cut=cut, gap=gap, margin=margin, threshold=threshold)
+    counts = sort_or_fail(footage, out, settings, progress=progress)["counts"]
+    if counts["blurry"] and counts["sharp"]:
+        typer.echo(f"next: blur2blur fit --blurry {out / 'blurry'} --sharp {out / 'sharp'} --known-pairs P "
+                   "--out RUN")
+
+
+def sort_or_fail(footage: list[str], out: Path, settings: dict, *, progress: bool = True, label: str = "") -> dict:
+    """Run :func:`blur2blur.data.footage.sort_footage` with ``SortSettings(**settings)``, print its summary
+    (after `label`), its report's path and its warnings; the report. Bad input or settings end the command
+    with the error, naming the file."""
     from blur2blur.data.footage import SortSettings, sort_footage
     from blur2blur.data.images import ImageReadError
     from blur2blur.data.video import VideoReadError
 
     try:
-        settings = SortSettings(stride=stride, limit=limit, stretch=stretch, cut=cut, gap=gap, margin=margin,
-                                threshold=threshold)
-        report = sort_footage(footage, out, settings, progress=progress)
+        report = sort_footage(footage, out, SortSettings(**settings), progress=progress)
     except (FileExistsError, FileNotFoundError, ImageReadError, VideoReadError, ValueError) as e:
         fail(str(e))
     counts = report["counts"]
@@ -52,12 +61,10 @@ def sort_cmd(
         typer.echo(f"{out} already holds this sort (same inputs and settings); nothing to do")
     how = "given" if report["threshold_method"] == "given" else \
         f"Otsu, separation {report['separation']:.2f}"
-    typer.echo(f"{counts['frames']} frames, {counts['scored']} scored; threshold {report['threshold']:.3f} ({how}); "
-               f"B: {counts['blurry']} frames -> {out / 'blurry'}, S: {counts['sharp']} frames -> {out / 'sharp'}, "
-               f"dropped {counts['frames'] - counts['blurry'] - counts['sharp']}")
+    typer.echo(f"{label}{counts['frames']} frames, {counts['scored']} scored; threshold {report['threshold']:.3f} "
+               f"({how}); B: {counts['blurry']} frames -> {out / 'blurry'}, S: {counts['sharp']} frames -> "
+               f"{out / 'sharp'}, dropped {counts['frames'] - counts['blurry'] - counts['sharp']}")
     typer.echo(f"report: {out / 'report' / 'index.html'}")
     for warning in report["warnings"]:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
-    if counts["blurry"] and counts["sharp"]:
-        typer.echo(f"next: blur2blur fit --blurry {out / 'blurry'} --sharp {out / 'sharp'} --known-pairs P "
-                   "--out RUN")
+    return report
