@@ -216,7 +216,7 @@ def translator_config(args):
         arch_args.update(kernel_size=args.kernel_size, smooth=args.smooth, nonnegative=args.nonnegative)
     return dataclasses.replace(
         tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
-        content_sigma=args.sigma, content_eps=args.eps,
+        lambda_direction=args.lambda_direction, content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
         lambda_grad=args.lambda_grad, lr=args.lr, d_lr=args.d_lr, disc_scales=args.disc_scales,
         disc_layers=args.disc_layers, curriculum=False,
@@ -443,6 +443,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--content", default="lowpass", choices=["lowpass", "pixel"])
     p.add_argument("--lambda-rec", type=float, default=0.8)
     p.add_argument("--lambda-grad", type=float, default=1e-4)
+    p.add_argument("--lambda-direction", type=float, default=0.0,
+                   help="weight of the direction term (G may remove detail along one direction per tile)")
     p.add_argument("--sigma", type=float, default=4.0)
     p.add_argument("--eps", type=float, default=0.002)
     p.add_argument("--high-weight", type=float, default=0.2)

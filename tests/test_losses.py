@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from blur2blur.losses import (
     PerceptualLoss,
+    direction_keep_loss,
     discriminator_loss,
     generator_adv_loss,
     gradient_penalty,
@@ -241,3 +242,49 @@ def test_lowpass_content_rejects_bad_settings():
         lowpass_content_loss(x, x, eps=0.0)
     with pytest.raises(ValueError, match="lowpass"):
         PerceptualLoss("low-pass")
+
+
+def test_direction_keep_by_hand_on_a_contrast_reduction():
+    # Scaling the image about its mean by a scales every direction's derivative energy by a^2: the best
+    # direction keeps a^2, so the loss is 1 - a^2 (eps far below the texture's energy). The identity costs 0.
+    y = _texture(4, 64)
+    a = 0.8
+    out = y.mean() + a * (y - y.mean())
+    assert direction_keep_loss(out, y, eps=1e-12).item() == pytest.approx(1 - a * a, rel=1e-4)
+    assert direction_keep_loss(y, y).item() == 0.0
+    brighter = (y * 1.2).clamp(max=1)  # more detail everywhere: nothing taken away
+    assert direction_keep_loss(brighter, y).item() == 0.0
+
+
+def test_direction_keep_charges_an_isotropic_blur_more_than_the_translation_along_the_path():
+    # Photos taken with a strobed vertical blur (three sharp copies); the translation into the
+    # continuous 9-px smear along the same path costs far less than a 0.8-px Gaussian blur of them,
+    # the smoothing that a translator takes when only told to look blurrier.
+    from kornia.filters import gaussian_blur2d
+
+    from blur2blur import assets
+    from blur2blur.data.images import read_image
+    from blur2blur.data.synthetic import blur_with_kernels
+
+    smear, strobe = torch.zeros(1, 9, 9), torch.zeros(1, 9, 9)
+    smear[0, :, 4] = 1 / 9
+    strobe[0, [0, 4, 8], 4] = 1 / 3
+    translated, smoothed = [], []
+    for photo in assets.demo_photos()[:4]:
+        sharp = read_image(photo)[0][None, :, :128, :128]
+        y = blur_with_kernels(sharp, strobe)
+        translated.append(direction_keep_loss(blur_with_kernels(sharp, smear), y).item())
+        smoothed.append(direction_keep_loss(gaussian_blur2d(y, (7, 7), (0.8, 0.8)), y).item())
+    assert sum(translated) < 0.5 * sum(smoothed), (translated, smoothed)
+    # the charge falls on G's output; the target is detached
+    out = y.clone().requires_grad_(True)
+    target = y.clone().requires_grad_(True)
+    direction_keep_loss(out * 0.5, target).backward()
+    assert out.grad.abs().sum() > 0 and target.grad is None
+
+
+def test_direction_keep_refuses_mismatched_or_tiny_images():
+    with pytest.raises(ValueError, match="differ in shape"):
+        direction_keep_loss(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 33))
+    with pytest.raises(ValueError, match="too small"):
+        direction_keep_loss(torch.rand(1, 3, 16, 64), torch.rand(1, 3, 16, 64))

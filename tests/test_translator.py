@@ -75,6 +75,21 @@ def test_warmup_trains_d_only_then_both(sets, tmp_path):
     assert changed
 
 
+def test_the_direction_term_is_charged_only_when_weighted(sets, tmp_path):
+    b, k = sets
+    for weight in (0.0, 2.0):
+        cfg = tiny(3, d_warmup=1, lambda_direction=weight)
+        rt = setup_runtime(cfg.loop)
+        tr = TranslatorTrainer(cfg, b[:4], k[:4], rt)
+        train(tr, rt, cfg.loop, tmp_path / str(weight))
+        logs = [json.loads(x) for x in (tmp_path / str(weight) / "log.jsonl").read_text().splitlines()]
+        charged = [r["loss_direction"] for r in logs if r["kind"] == "train" and "loss_direction" in r]
+        if weight:
+            assert charged and all(0 <= c <= 1 for c in charged)
+        else:
+            assert not charged
+
+
 @pytest.mark.parametrize("disc_scales, sides", [(3, [24, 48, 96]), (1, [96])])
 def test_d_judges_only_the_finest_disc_scales(sets, tmp_path, disc_scales, sides):
     """D's loss, its gradient penalty, G's adversarial term and the held-out accuracy all see the same scales;

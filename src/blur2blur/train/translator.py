@@ -29,7 +29,8 @@ from blur2blur.config import limits
 from blur2blur.data.curriculum import Curriculum
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
-from blur2blur.losses import PerceptualLoss, discriminator_loss, generator_adv_loss, gradient_penalty
+from blur2blur.losses import (PerceptualLoss, direction_keep_loss, discriminator_loss, generator_adv_loss,
+                             gradient_penalty)
 from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model
 from blur2blur.ops import centre_crop
@@ -68,6 +69,9 @@ class TranslatorConfig:
     gp_between: Literal["input", "known"] = "input"          # paper: y and G(y); reference: K and G(y)
     lambda_grad: float = field(default=0.005, metadata=limits(minimum=0))  # reference code: 1e-4
     lambda_rec: float = field(default=0.8, metadata=limits(minimum=0))
+    # The direction term (losses.direction_keep_loss) on the finest scale: G may remove detail along one
+    # direction per tile, as a motion blur does, not in all of them. 0: off (the paper has no such term)
+    lambda_direction: float = field(default=0.0, metadata=limits(minimum=0))
     # VGG19 / VGG16 taps / multi-scale L1 / the offline low-pass content term (losses.lowpass_content_loss)
     perceptual: Literal["paper", "reference", "pixel", "lowpass"] = "paper"
     # lowpass: the low-pass, in finest-scale pixels; Charbonnier's smooth zone (0.5/255); the high band's rate
@@ -275,6 +279,10 @@ class TranslatorTrainer(Trainer):
                 adv = generator_adv_loss(self.discriminator(judged(outs)), cfg.adv_loss)
                 rec = self.perceptual([o.float() for o in outs], ys)
                 loss_g = adv + cfg.lambda_rec * rec
+                if cfg.lambda_direction:
+                    direction = direction_keep_loss(outs[-1].float(), y)
+                    loss_g = loss_g + cfg.lambda_direction * direction
+                    out["loss_direction"] = direction.detach()
             self.discriminator.requires_grad_(True)
             step.optimize(loss_g, "translator")
             out.update(loss_g_adv=adv.detach(), loss_rec=rec.detach())
