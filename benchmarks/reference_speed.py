@@ -82,7 +82,7 @@ def first(out):
     return out[-1] if isinstance(out, (list, tuple)) else out
 
 
-def side_by_side(name: str, ours_fn, ref_fn, threads: int, rounds: int, peak: float) -> dict:
+def side_by_side(name: str, ours_fn, ref_fn, threads: int, rounds: int, peak: float, compile_: bool = False) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     ours = ours_fn().eval()
@@ -94,18 +94,33 @@ def side_by_side(name: str, ours_fn, ref_fn, threads: int, rounds: int, peak: fl
     if err > 1e-4:
         raise SystemExit(f"{name}: ours and the reference differ by {err:.2e}: not the same network")
     flops = forward_flops(ours, x)
-    times: dict[str, list[float]] = {"ours": [], "reference": []}
+    contenders = [("ours", ours), ("reference", ref)]
+    compile_s = None
+    if compile_:
+        compiled = torch.compile(ours)
+        with torch.inference_mode():
+            t = time.perf_counter()
+            compiled(x)  # the compilation itself, reported on its own
+            compile_s = time.perf_counter() - t
+            err_c = (first(compiled(x)) - first(ours(x))).abs().max().item()
+        if err_c > 1e-4:
+            raise SystemExit(f"{name}: the compiled network differs from ours by {err_c:.2e}")
+        contenders.append(("compiled", compiled))
+    times: dict[str, list[float]] = {key: [] for key, _ in contenders}
     with torch.inference_mode():
-        for _ in range(rounds + 1):  # the first round warms both up and is not counted
-            for key, net in (("ours", ours), ("reference", ref)):
+        for _ in range(rounds + 1):  # the first round warms every contender up and is not counted
+            for key, net in contenders:
                 t = time.perf_counter()
                 net(x)
                 times[key].append(time.perf_counter() - t)
     med = {k: statistics.median(v[1:]) for k, v in times.items()}
-    return {"network": name, "gflops": flops / 1e9, "ours_s": med["ours"], "reference_s": med["reference"],
-            "ratio": med["ours"] / med["reference"], "max_abs_diff": err,
-            "ours_share": flops / med["ours"] / peak, "reference_share": flops / med["reference"] / peak,
-            "ours_all_s": times["ours"][1:], "reference_all_s": times["reference"][1:]}
+    row = {"network": name, "gflops": flops / 1e9, "max_abs_diff": err}
+    for key in times:
+        row.update({f"{key}_s": med[key], f"{key}_share": flops / med[key] / peak, f"{key}_all_s": times[key][1:]})
+    row["ratio"] = med["ours"] / med["reference"]
+    if compile_:
+        row.update(compile_s=compile_s, compiled_ratio=med["compiled"] / med["reference"])
+    return row
 
 
 def main() -> None:
@@ -115,10 +130,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--only", default="", help="comma-separated network names")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time ours under torch.compile (inductor); the compilation time is reported apart")
     args = ap.parse_args()
     nets = reference_nets(args.reference)
     peak = matmul_flops(args.threads)
-    rows = [side_by_side(name, *nets[name], args.threads, args.rounds, peak)
+    rows = [side_by_side(name, *nets[name], args.threads, args.rounds, peak, args.compile)
             for name in (args.only.split(",") if args.only else nets)]
     peak_after = matmul_flops(args.threads)
     print(f"\n{args.threads} threads, fp32, 1x3x256x256, median of {args.rounds} alternating rounds; fp32 matmul "
@@ -129,6 +146,12 @@ def main() -> None:
     for r in rows:
         print(f"| {r['network']} | {r['gflops']:.1f} | {r['ours_s']:.3f} | {r['reference_s']:.3f} | "
               f"{r['ratio']:.2f}x | {r['ours_share']:.0%} | {r['reference_share']:.0%} |")
+    if args.compile:
+        print("\n| network | compiled (s) | compiled / reference | share of matmul | compilation (s) |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['network']} | {r['compiled_s']:.3f} | {r['compiled_ratio']:.2f}x | "
+                  f"{r['compiled_share']:.0%} | {r['compile_s']:.0f} |")
     if args.json:
         args.json.write_text(json.dumps({"matmul_gflops": [peak / 1e9, peak_after / 1e9], "rows": rows}, indent=1))
 
