@@ -142,7 +142,9 @@ def camera_sets(args, name: str) -> dict:
     # The same test shots (the same seed, so the same camera paths: camera_sim's draws do not depend on the
     # config) exposed with the known blur: what a perfect G would hand D'.
     test_known = {p.scene: p for p in shoot(s["test"], d / "test-known", known_motion, args.seed + 12)}
+    records = json.loads((d / "test" / "manifest.json").read_text())["images"]
     out = {"test": test, "b": [p.blurry for p in b_pairs], "test_known": list(test_known.values()),
+           "path_angles": {r["stem"]: path_angle(r["poses"]) for r in records},
            "translation": [BlurPair(t.blurry, test_known[t.scene].blurry, t.scene) for t in test],
            "train_pairs": b_pairs + s_pairs, "K_pairs": k_pairs,
            "K": {"a": [p.blurry for p in shoot(s["s"], d / "k-a-still", still, args.seed + 13, "original")],
@@ -307,6 +309,66 @@ def best_preblur(cam_dir: Path, d_prime_path: Path, test, direct: dict) -> dict:
 
 
 @torch.no_grad()
+def path_angle(poses) -> float:
+    """The direction (radians, image x right, y down) of a simulated shot's path: first pose to last."""
+    return math.atan2(poses[-1][1] - poses[0][1], poses[-1][0] - poses[0][0])
+
+
+def effective_filter(y: torch.Tensor, out: torch.Tensor, size: int = 9) -> torch.Tensor:
+    """The one ``size x size`` filter k (the same for every channel) that best maps y to out in least
+    squares: ``k * y ~ out`` over the valid region. y, out: (3, H, W). Returns (size, size), not normalised.
+    What G did to y, as one blur; written here because no library fits a filter to an image pair."""
+    r = size // 2
+    rows = F.unfold(y[:, None].double(), size).permute(0, 2, 1).reshape(-1, size * size)
+    target = out[:, r:out.shape[1] - r, r:out.shape[2] - r].double().reshape(-1, 1)
+    return torch.linalg.lstsq(rows, target).solution.view(size, size).float()
+
+
+def filter_shape(k: torch.Tensor) -> dict:
+    """A filter's spread as an ellipse: ``angle`` (radians, x right, y down) of its long axis, ``anisotropy``
+    sqrt(long / short second moment) (1: round), ``spread`` sqrt of the total second moment (px), from the
+    taps clipped at zero and normalised."""
+    w = k.clamp(min=0).double()
+    w = w / w.sum()
+    r = k.shape[0] // 2
+    v, u = torch.meshgrid(torch.arange(-r, r + 1.0, dtype=w.dtype), torch.arange(-r, r + 1.0, dtype=w.dtype),
+                          indexing="ij")
+    u, v = u - (w * u).sum(), v - (w * v).sum()
+    cuu, cvv, cuv = (w * u * u).sum().item(), (w * v * v).sum().item(), (w * u * v).sum().item()
+    half, root = (cuu + cvv) / 2, math.sqrt(((cuu - cvv) / 2) ** 2 + cuv ** 2)
+    return {"angle": 0.5 * math.atan2(2 * cuv, cuu - cvv),
+            "anisotropy": math.sqrt((half + root) / max(half - root, 1e-9)), "spread": math.sqrt(cuu + cvv)}
+
+
+# Below this spread (px) a fitted filter is the unit tap: it has no direction to compare.
+FILTER_SPREAD_PX = 0.1
+
+
+def filter_along_path(crops, outs, stems, angles: dict) -> dict:
+    """How G's blur lies against each test shot's path: the mean anisotropy of its effective filter and the
+    mean |cos| between the filter's long axis and the path (1: along it; 2/pi ~ 0.64 for directions at
+    random; None where G adds no blur)."""
+    shapes = [filter_shape(effective_filter(c, o)) for c, o in zip(crops, outs)]
+    moved = [(s, angles[stem]) for s, stem in zip(shapes, stems) if s["spread"] > FILTER_SPREAD_PX]
+    if not moved:
+        return {"alignment": None, "anisotropy": None}
+    return {"alignment": sum(abs(math.cos(s["angle"] - a)) for s, a in moved) / len(moved),
+            "anisotropy": sum(s["anisotropy"] for s, _ in moved) / len(moved)}
+
+
+def perfect_filter(data: dict) -> dict:
+    """`filter_along_path` for a perfect G: the test shots mapped to the same shots with the known blur."""
+    from blur2blur.ops import centre_crop
+
+    ys = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
+    known = [centre_crop(read_image(k.sharp)[0], 256) for k in data["translation"]]  # (y, known-blur shot)
+    return filter_along_path(ys, known, [Path(t.blurry).stem for t in data["test"]], data["path_angles"])
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
 def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict,
           steps: set[int] | None = None) -> list[dict]:
     """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve), or only at
@@ -319,6 +381,7 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
     run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
     d_prime = load_any(d_prime_path).eval()
     crops = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
+    stems = [Path(t.blurry).stem for t in data["test"]]
     cfg = translator_config(args)
     heldout = {}
     log_file = run / "translator-run" / "log.jsonl"
@@ -336,7 +399,10 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
         g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", lambda g=g: _Finest(g), data["test"])
         to_known = evaluated(run / "eval" / f"g_to_known_step_{step:07d}.json", lambda g=g: _Finest(g),
                              data["translation"])
-        drift = [drift_psnr(g(c[None])[-1][0], c) for c in crops]
+        with torch.no_grad():
+            outs = [g(c[None])[-1][0] for c in crops]
+        drift = [drift_psnr(o, c) for o, c in zip(outs, crops)]
+        along = filter_along_path(crops, outs, stems, data["path_angles"])
         diff = paired_difference(res, direct)
         up = upper_result["summary"]["psnr"] - direct["summary"]["psnr"]
         h = heldout.get(step, {})
@@ -344,7 +410,8 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
                        "translation_psnr": to_known["summary"]["psnr"],
                        "d_psnr": diff["psnr"],
                        "improved": diff["improved"], "gap_closed": diff["psnr"] / up if up > 0 else None,
-                       "drift_test": sum(drift) / len(drift), "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
+                       "drift_test": sum(drift) / len(drift), "filter_alignment": along["alignment"],
+                       "filter_anisotropy": along["anisotropy"], "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
                        "d_acc_heldout": h.get("d_acc_heldout"), "drift_heldout": h.get("drift_psnr")})
     return points
 
@@ -375,12 +442,13 @@ def report(args) -> dict:
         perfect_gain = paired_difference(perfect, direct)
         identity = evaluated(cam_dir / "eval" / "translation-identity.json", None, data["translation"])
         preblur = best_preblur(cam_dir, d_prime, data["test"], direct)
+        perfect_along = perfect_filter(data)
         cam = {"sizes": {"B": len(data["b"]), "test_crops": direct["summary"]["samples"],
                          **{f"K_{r}": len(v) for r, v in data["K"].items()}},
                "blurry": blurry["summary"]["psnr"], "direct": direct["summary"]["psnr"],
                "upper": up["summary"]["psnr"], "upper_gain": up_gain["psnr"], "perfect": perfect["summary"]["psnr"],
                "perfect_gain": perfect_gain["psnr"], "translation_identity": identity["summary"]["psnr"],
-               "preblur": preblur, "rungs": {}}
+               "preblur": preblur, "perfect_filter": perfect_along, "rungs": {}}
         lines += [f"## Camera `{name}`", "",
                   f"B: {len(data['b'])} images; test: {direct['summary']['samples']} crops. Blurry "
                   f"{cam['blurry']:.2f} dB, D' direct {cam['direct']:.2f}, upper bound {cam['upper']:.2f} "
@@ -389,7 +457,10 @@ def report(args) -> dict:
                   f"dB over direct, {100 * perfect_gain['improved']:.0f}% of crops); PSNR(y, known-blur shot) "
                   f"{cam['translation_identity']:.2f} dB (G at the identity). The best fixed Gaussian pre-blur "
                   f"before D' (σ {preblur['sigma']} px, chosen on these crops): {preblur['gain']:+.2f} dB, "
-                  f"{100 * preblur['improved']:.0f}% of crops: a G that only smooths its input gains this much.", "",
+                  f"{100 * preblur['improved']:.0f}% of crops: a G that only smooths its input gains this much. "
+                  f"The blur a perfect G adds, fitted as one filter per test shot: anisotropy "
+                  f"{_num(perfect_along['anisotropy'])}, alignment with the camera's path "
+                  f"{_num(perfect_along['alignment'])} (|cos|; 0.64 for directions at random).", "",
                   "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | PSNR(G(y), known-blur shot) | "
                   "D' gain on K | D'(G(y)) | Δ vs direct | improved | gap closed | verdict |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -416,10 +487,12 @@ def report(args) -> dict:
                          f"{'–' if on_k is None else f'{on_k:+.2f} dB'} | {last['psnr']:.2f} | "
                          f"{last['d_psnr']:+.2f} | {100 * last['improved']:.0f}% | "
                          f"{'–' if gap is None else f'{round(100 * gap) or 0}%'} | {verdict} |")
-        lines += ["", "Learning curve (gap closed, and PSNR(G(y), known-blur shot), at each evaluated step):", ""]
+        lines += ["", "Learning curve (gap closed; PSNR(G(y), known-blur shot); G's filter: alignment with the "
+                  "path / anisotropy), at each evaluated step:", ""]
         for rung, r in cam["rungs"].items():
-            pts = ", ".join(f"{p['step']}: {round(100 * (p['gap_closed'] or 0)) or 0}% ({p['translation_psnr']:.2f} dB)"
-                            for p in r["curve"])
+            pts = ", ".join(f"{p['step']}: {round(100 * (p['gap_closed'] or 0)) or 0}% "
+                            f"({p['translation_psnr']:.2f} dB; {_num(p['filter_alignment'])} / "
+                            f"{_num(p['filter_anisotropy'])})" for p in r["curve"])
             lines.append(f"- rung {rung}: {pts}")
         lines.append("")
         results["cameras"][name] = cam

@@ -68,3 +68,35 @@ def test_filter_translator_options_reach_the_config():
         {"kernel_size": 5, "smooth": 3, "nonnegative": True}
     plain = ladder.translator_config(ladder.parse_args(base))
     assert plain.arch == "b2b_translator" and "nonnegative" not in plain.arch_args and plain.lambda_direction == 0
+
+
+def test_effective_filter_recovers_the_filter_and_its_direction():
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    ladder = _ladder()
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(3, 48, 48, generator=g)
+    k = torch.rand(9, 9, generator=g)
+    k /= k.sum()
+    out = F.conv2d(y[:, None], k[None, None], padding=4)[:, 0]
+    torch.testing.assert_close(ladder.effective_filter(y, out), k, atol=1e-5, rtol=0)
+
+    line = torch.zeros(9, 9)
+    line[4, :] = 1 / 9  # along x
+    shape = ladder.filter_shape(line)
+    assert shape["angle"] == pytest.approx(0.0, abs=1e-6) and shape["anisotropy"] > 100
+    assert abs(ladder.filter_shape(line.T)["angle"]) == pytest.approx(math.pi / 2, abs=1e-6)
+    disc = torch.exp(-(torch.arange(-4.0, 5) ** 2)[:, None] - (torch.arange(-4.0, 5) ** 2)[None] / 1.0)
+    assert ladder.filter_shape(disc)["anisotropy"] == pytest.approx(1.0, abs=1e-6)
+
+    # along the path: alignment 1; across it: 0; the identity has no direction
+    smeared = F.conv2d(y[:, None], line[None, None], padding=4)[:, 0]
+    angles = {"along": 0.0, "across": math.pi / 2}
+    along = ladder.filter_along_path([y, y], [smeared, smeared], ["along", "across"], angles)
+    assert along["alignment"] == pytest.approx(0.5, abs=1e-3)
+    assert ladder.filter_along_path([y], [smeared], ["along"], angles)["alignment"] == pytest.approx(1.0, abs=1e-3)
+    assert ladder.filter_along_path([y], [y], ["along"], angles) == {"alignment": None, "anisotropy": None}
+    assert ladder.path_angle([[-3.0, 3.0, 0.0], [0, 0, 0], [3.0, -3.0, 0.0]]) == pytest.approx(-math.pi / 4)
