@@ -308,7 +308,6 @@ def best_preblur(cam_dir: Path, d_prime_path: Path, test, direct: dict) -> dict:
     return best
 
 
-@torch.no_grad()
 def path_angle(poses) -> float:
     """The direction (radians, image x right, y down) of a simulated shot's path: first pose to last."""
     return math.atan2(poses[-1][1] - poses[0][1], poses[-1][0] - poses[0][0])
@@ -369,6 +368,7 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
+@torch.no_grad()
 def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict,
           steps: set[int] | None = None) -> list[dict]:
     """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve), or only at
@@ -399,8 +399,7 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
         g_alone = evaluated(run / "eval" / f"g_step_{step:07d}.json", lambda g=g: _Finest(g), data["test"])
         to_known = evaluated(run / "eval" / f"g_to_known_step_{step:07d}.json", lambda g=g: _Finest(g),
                              data["translation"])
-        with torch.no_grad():
-            outs = [g(c[None])[-1][0] for c in crops]
+        outs = [g(c[None])[-1][0] for c in crops]
         drift = [drift_psnr(o, c) for o, c in zip(outs, crops)]
         along = filter_along_path(crops, outs, stems, data["path_angles"])
         diff = paired_difference(res, direct)
