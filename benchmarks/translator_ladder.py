@@ -316,7 +316,10 @@ def path_angle(poses) -> float:
 def effective_filter(y: torch.Tensor, out: torch.Tensor, size: int = 9) -> torch.Tensor:
     """The one ``size x size`` filter k (the same for every channel) that best maps y to out in least
     squares: ``k * y ~ out`` over the valid region. y, out: (3, H, W). Returns (size, size), not normalised.
-    What G did to y, as one blur; written here because no library fits a filter to an image pair."""
+    What G did to y, as one blur; written here because no library fits a filter to an image pair.
+    Raises ValueError when either image holds NaN or infinity (LAPACK fails obscurely on them)."""
+    if not (torch.isfinite(y).all() and torch.isfinite(out).all()):
+        raise ValueError("effective_filter: an image holds NaN or infinity (a diverged G?)")
     r = size // 2
     rows = F.unfold(y[:, None].double(), size).permute(0, 2, 1).reshape(-1, size * size)
     target = out[:, r:out.shape[1] - r, r:out.shape[2] - r].double().reshape(-1, 1)
@@ -346,7 +349,9 @@ FILTER_SPREAD_PX = 0.1
 def filter_along_path(crops, outs, stems, angles: dict) -> dict:
     """How G's blur lies against each test shot's path: the mean anisotropy of its effective filter and the
     mean |cos| between the filter's long axis and the path (1: along it; 2/pi ~ 0.64 for directions at
-    random; None where G adds no blur)."""
+    random; None where G adds no blur, or its output is not finite)."""
+    if not all(torch.isfinite(o).all() for o in outs):
+        return {"alignment": None, "anisotropy": None}
     shapes = [filter_shape(effective_filter(c, o)) for c, o in zip(crops, outs)]
     moved = [(s, angles[stem]) for s, stem in zip(shapes, stems) if s["spread"] > FILTER_SPREAD_PX]
     if not moved:

@@ -99,4 +99,9 @@ def test_effective_filter_recovers_the_filter_and_its_direction():
     assert along["alignment"] == pytest.approx(0.5, abs=1e-3)
     assert ladder.filter_along_path([y], [smeared], ["along"], angles)["alignment"] == pytest.approx(1.0, abs=1e-3)
     assert ladder.filter_along_path([y], [y], ["along"], angles) == {"alignment": None, "anisotropy": None}
+    diverged = smeared.clone()
+    diverged[0, 0, 0] = float("nan")
+    assert ladder.filter_along_path([y], [diverged], ["along"], angles) == {"alignment": None, "anisotropy": None}
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        ladder.effective_filter(y, diverged)
     assert ladder.path_angle([[-3.0, 3.0, 0.0], [0, 0, 0], [3.0, -3.0, 0.0]]) == pytest.approx(-math.pi / 4)
