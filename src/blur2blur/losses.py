@@ -207,7 +207,7 @@ def direction_keep_loss(output: torch.Tensor, target: torch.Tensor, *, window: i
 
     out_xx, out_xy, out_yy = structure_tensor(output)
     with torch.no_grad():
-        tgt_xx, tgt_xy, tgt_yy = structure_tensor(target.detach())
+        tgt_xx, tgt_xy, tgt_yy = structure_tensor(target)
     kept = []
     for i in range(angles):
         c, s = math.cos(math.pi * i / angles), math.sin(math.pi * i / angles)
