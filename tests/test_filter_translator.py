@@ -149,3 +149,62 @@ def test_nonnegative_filters_start_as_the_identity_and_learn_a_blur():
         torch.testing.assert_close(g(x)[-1], x, atol=0, rtol=0)
     target = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
     assert _fitted_loss(g, x, target) < 0.2 * F.mse_loss(x, target).item()
+
+
+def _streaked(angle_deg: float, size: int = 96, length: int = 9, seed: int = 0) -> torch.Tensor:
+    """White noise (1, 3, size, size) smeared along `angle_deg` (x right, y down) over `length` px."""
+    import math
+
+    torch.manual_seed(seed)
+    x = torch.rand(1, 1, size, size)
+    kernel = torch.zeros(1, length * 2 + 1, length * 2 + 1)
+    for t in torch.linspace(-length / 2, length / 2, 4 * length):
+        kernel[0, length + round(t.item() * math.sin(math.radians(angle_deg))),
+               length + round(t.item() * math.cos(math.radians(angle_deg)))] += 1
+    return convolve_per_image(x, kernel / kernel.sum()).expand(1, 3, size, size)
+
+
+@pytest.mark.parametrize("angle", [0, 30, 45, 90, 135, 165])
+def test_direction_features_point_along_a_smear(angle):
+    """The strongest direction, locally and over the whole image, is the smear's (to the nearest of 12)."""
+    from blur2blur.models.filter_translator import direction_features
+
+    f = direction_features(_streaked(angle), angles=12)[0]
+    assert f.shape == (24, 96, 96)
+    local, whole = f[:12], f[12:]
+    assert int(whole[:, 0, 0].argmax()) == round(angle / 15) % 12
+    assert (local.argmax(0) == round(angle / 15) % 12).float().mean() > 0.9
+    torch.testing.assert_close(whole, whole[:, :1, :1].expand_as(whole))
+    torch.testing.assert_close(f.mean(0), torch.zeros(96, 96), atol=1e-5, rtol=0)
+
+
+def test_direction_features_of_unblurred_noise_are_flat():
+    """White noise has no direction: its features are a small fraction of a smear's (sampling noise only)."""
+    from blur2blur.models.filter_translator import direction_features
+
+    torch.manual_seed(1)
+    flat = direction_features(torch.rand(1, 3, 96, 96))[0, 12:, 0, 0]
+    assert flat.abs().max() < 0.2 * direction_features(_streaked(60))[0, 12:, 0, 0].abs().max()
+    with pytest.raises(ValueError, match="angles"):
+        direction_features(torch.rand(1, 3, 16, 16), angles=0)
+
+
+def test_direction_translator_starts_as_identity_and_round_trips(tmp_path):
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5, nonnegative=True,
+                     direction_angles=4).init_identity()
+    assert g.feat_extract[0].main[0].weight.shape[1] == 3 + 8
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x)[-1], x, atol=0, rtol=0)
+    sd = g.state_dict()
+    assert infer_filter_config(sd) == {"num_res": 1, "base_channel": 8, "kernel_size": 5, "direction_angles": 4}
+    assert infer_mimo_config(sd) is None
+    with torch.no_grad():
+        g.feat_extract[5].main[0].weight.normal_(0, 0.05)
+    save_checkpoint(g, tmp_path / "g.safetensors")
+    loaded = load_any(tmp_path / "g.safetensors")
+    assert loaded.direction_angles == 4 and loaded.nonnegative
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(x)[-1], g.eval()(x)[-1])
+    with pytest.raises(ValueError, match="direction_angles"):
+        create_model("b2b_filter_translator", num_res=1, base_channel=8, direction_angles=-1)

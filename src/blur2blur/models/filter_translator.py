@@ -21,6 +21,11 @@ image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
   renormalised): every output pixel lies between the darkest and brightest input pixel it sees, so
   G can blur but cannot ring or draw halos, the last route by which the signed filters fooled D.
 
+With ``direction_angles`` > 0, G also sees where its input's blur points (:func:`direction_features`,
+extra input channels beside the image): the same network without them learned one filter for every
+image, whatever its blur's direction, even when trained supervised on the perfect target
+(BENCHMARKS.md, "a G that learns one filter for every image").
+
 Zero heads give the unit filter: :meth:`FilterTranslator.init_identity` starts it as the identity
 exactly, as the paper's G starts. Not part of the paper; the translator's option
 ``arch=b2b_filter_translator``.
@@ -30,6 +35,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
+import kornia
 import torch
 import torch.nn.functional as F
 
@@ -38,16 +46,64 @@ from blur2blur.models.registry import MULTISCALE, register_model
 from blur2blur.ops import filter_per_pixel
 
 
+DIRECTION_RADII = range(2, 8)  # px: the offsets at which the autocorrelation is read (blur extents of ~4-16 px)
+
+
+def direction_features(x: torch.Tensor, angles: int = 12, sigma: float = 32.0) -> torch.Tensor:
+    """Where the blur of ``x`` points: its whitened autocorrelation along ``angles`` directions.
+
+    A motion blur repeats every detail along its path, so the image correlates with itself along
+    that direction; the Laplacian whitens the scene (its own edges correlate little at 2-7 px),
+    which leaves mostly the blur's correlation (the classic estimate of a motion blur's direction
+    from the derivative image's autocorrelation). For each direction ``pi * a / angles`` the product
+    ``lap(p) * lap(p + r * (cos, sin))`` is averaged over radii r in :data:`DIRECTION_RADII` and
+    normalised by ``lap(p)^2``: locally (a Gaussian window of `sigma` px) and over the whole image.
+    Each group has its mean over the directions removed, so only the anisotropy is left.
+    Written here because no library offers a local directional autocorrelation.
+
+    x: (B, 3, H, W) in [0, 1] -> (B, 2 * angles, H, W): the local values, then the whole image's
+    (constant over H, W), roughly in [-1, 1] (x8; measured 0.05-0.15 before scaling on photographs).
+    """
+    if angles < 1:
+        raise ValueError(f"angles must be positive, got {angles}")
+    grey = x.mean(1, keepdim=True)
+    lap = kornia.filters.laplacian(grey, 3, border_type="reflect")
+    r_max, (h, w) = max(DIRECTION_RADII), lap.shape[-2:]
+    padded = F.pad(lap, (r_max,) * 4, mode="reflect" if r_max < min(h, w) else "replicate")
+    along = []
+    for a in range(angles):
+        theta = math.pi * a / angles
+        total = 0
+        for r in DIRECTION_RADII:
+            dx, dy = round(r * math.cos(theta)), round(r * math.sin(theta))
+            total = total + lap * padded[..., r_max + dy:r_max + dy + h, r_max + dx:r_max + dx + w]
+        along.append(total / len(DIRECTION_RADII))
+    along = torch.cat(along, 1)
+    energy = lap * lap
+    size = min(2 * round(3 * sigma) + 1, 2 * (min(h, w) // 2) - 1)  # kornia's reflect border needs size < 2 * side
+    window = dict(kernel_size=(size, size), sigma=(sigma, sigma), border_type="reflect")
+    local = kornia.filters.gaussian_blur2d(along, **window) / (kornia.filters.gaussian_blur2d(energy, **window) + 1e-8)
+    whole = along.sum((2, 3), keepdim=True) / (energy.sum((2, 3), keepdim=True) + 1e-8)
+    local, whole = local - local.mean(1, keepdim=True), whole - whole.mean(1, keepdim=True)
+    return 8.0 * torch.cat([local, whole.expand_as(local)], 1)
+
+
 def infer_filter_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
-    """``{num_res, base_channel, kernel_size}`` of the filter translator with state dict `sd`, or None."""
+    """``{num_res, base_channel, kernel_size}`` of the filter translator with state dict `sd` (and
+    ``direction_angles`` where its stem takes direction features), or None."""
     taps = head_channels(sd)
     if taps is None or taps == 3:
         return None
     k = int(round(taps ** 0.5))
     if k * k != taps or k % 2 == 0:
         return None
-    cfg = mimo_body_config(sd)
-    return None if cfg is None else {**cfg, "kernel_size": k}
+    cfg = mimo_body_config(sd, any_stem=True)
+    if cfg is None:
+        return None
+    extra = int(sd["feat_extract.0.main.0.weight"].shape[1]) - 3
+    if extra < 0 or extra % 2:
+        return None
+    return {**cfg, "kernel_size": k, **({"direction_angles": extra // 2} if extra else {})}
 
 
 @register_model("b2b_filter_translator", output=MULTISCALE, size_multiple=4, pad_mode="reflect",
@@ -60,21 +116,33 @@ class FilterTranslator(_MIMOUNetBase):
         kernel_size: K, odd: each level's filters reach K // 2 of that level's pixels.
         smooth: odd; the filters are averaged over smooth x smooth pixels of their level (1: not at all).
         nonnegative: clip the taps at zero (and renormalise): the filters only average, they cannot sharpen.
+        direction_angles: 0, or the number of directions of :func:`direction_features` that the stem
+            sees beside the image (2 * direction_angles extra channels).
 
     ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
     each its level's nearest-subsampled input filtered per pixel (not clamped).
     """
 
     def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9,
-                 smooth: int = 1, nonnegative: bool = False):
+                 smooth: int = 1, nonnegative: bool = False, direction_angles: int = 0):
         for name, value in (("kernel_size", kernel_size), ("smooth", smooth)):
             if value < 1 or value % 2 == 0:
                 raise ValueError(f"{name} must be odd and positive, got {value}")
-        super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size)
+        if direction_angles < 0:
+            raise ValueError(f"direction_angles must be 0 (off) or positive, got {direction_angles}")
+        super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size,
+                         stem_channels=3 + 2 * direction_angles)
         self.kernel_size, self.smooth, self.nonnegative = kernel_size, smooth, bool(nonnegative)
+        self.direction_angles = direction_angles
         centre = torch.zeros(1, kernel_size * kernel_size, 1, 1)
         centre[0, kernel_size * kernel_size // 2] = 1.0
         self.register_buffer("unit_filter", centre, persistent=False)
+
+    def stem_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The image (B, 3, H, W), and with ``direction_angles`` its direction features beside it."""
+        if not self.direction_angles:
+            return x
+        return torch.cat([x, direction_features(x, self.direction_angles)], 1)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w),

@@ -42,14 +42,16 @@ MIMO_UNET_NUM_RES = 8
 MIMO_UNET_PLUS_NUM_RES = 20
 
 
-def mimo_body_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+def mimo_body_config(sd: dict[str, torch.Tensor], any_stem: bool = False) -> dict[str, Any] | None:
     """``{num_res, base_channel}`` of a state dict in MIMO-UNet's layout, whatever its heads emit; else None.
 
     base_channel is the width of the first conv (``feat_extract.0``: (bc, 3, 3, 3)); num_res
-    is the number of ``Encoder.0.layers.<i>`` blocks.
+    is the number of ``Encoder.0.layers.<i>`` blocks. The stem must take the 3 image channels
+    unless `any_stem` (a filter translator's stem also takes its direction features).
     """
     first = sd.get("feat_extract.0.main.0.weight")
-    if first is None or first.dim() != 4 or first.shape[1] != 3 or not all(_MIMO_KEY.match(k) for k in sd):
+    if first is None or first.dim() != 4 or not (any_stem or first.shape[1] == 3) \
+            or not all(_MIMO_KEY.match(k) for k in sd):
         return None
     blocks = {int(m.group(1)) for k in sd if (m := _RES_KEY.match(k))}
     return {"num_res": max(blocks) + 1 if blocks else 0, "base_channel": int(first.shape[0])}
@@ -187,7 +189,8 @@ class _MIMOUNetBase(nn.Module):
 
     size_multiple = 4  # H and W the bare forward accepts are multiples of this
 
-    def __init__(self, num_res: int, base_channel: int, skip_dropout: float, head_channels: int = 3):
+    def __init__(self, num_res: int, base_channel: int, skip_dropout: float, head_channels: int = 3,
+                 stem_channels: int = 3):
         super().__init__()
         bc, hc = base_channel, head_channels
         if bc < 2:
@@ -196,7 +199,7 @@ class _MIMOUNetBase(nn.Module):
         # which random numbers each layer draws at default initialisation.
         self.Encoder = nn.ModuleList([ResStage(bc * m, num_res) for m in (1, 2, 4)])
         self.feat_extract = nn.ModuleList([
-            BasicConv(3, bc, 3),                              # full-res stem
+            BasicConv(stem_channels, bc, 3),                  # full-res stem (3: the image, see stem_input)
             BasicConv(bc, bc * 2, 3, stride=2),               # down to 1/2
             BasicConv(bc * 2, bc * 4, 3, stride=2),           # down to 1/4
             BasicConv(bc * 4, bc * 2, 4, stride=2, transpose=True),  # up to 1/2
@@ -230,7 +233,7 @@ class _MIMOUNetBase(nn.Module):
         z4 = self.SCM1(x_4)
 
         # Encoder: the subsampled images enter levels 2 and 3 through SCM + FAM.
-        res1 = self.Encoder[0](self.feat_extract[0](x))
+        res1 = self.Encoder[0](self.feat_extract[0](self.stem_input(x)))
         z = self.FAM2(self.feat_extract[1](res1), z2)
         res2 = self.Encoder[1](z)
         z = self.FAM1(self.feat_extract[2](res2), z4)
@@ -256,6 +259,10 @@ class _MIMOUNetBase(nn.Module):
         z = self.Decoder[2](self.Convs[1](torch.cat([z, skip1], dim=1)))
         out_1 = self.emit(self.feat_extract[5](z), x)
         return [out_4, out_2, out_1]
+
+    def stem_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the full-resolution stem sees: the image itself (B, 3, H, W)."""
+        return x
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """One level's image from its output head (B, head_channels, h, w) and its input (B, 3, h, w):
