@@ -216,7 +216,7 @@ def translator_config(args):
     arch_args = dict(tr.arch_args)
     if args.arch == "b2b_filter_translator":
         arch_args.update(kernel_size=args.kernel_size, smooth=args.smooth, nonnegative=args.nonnegative,
-                         direction_angles=args.direction_angles)
+                         direction_angles=args.direction_angles, steer=args.steer)
     return dataclasses.replace(
         tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
         lambda_direction=args.lambda_direction, content_sigma=args.sigma, content_eps=args.eps,
@@ -539,6 +539,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the filter translator's taps clipped at zero: it can blur, not sharpen or ring")
     p.add_argument("--direction-angles", type=int, default=0,
                    help="the filter translator also sees its input's blur direction in this many angles (0: not)")
+    p.add_argument("--steer", action="store_true",
+                   help="the filters turned to its input's blur direction (with --direction-angles)")
     p.add_argument("--deblurrer-steps", type=int, default=0,
                    help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is)")
     p.add_argument("--upper-steps", type=int, default=1000)

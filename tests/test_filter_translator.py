@@ -208,3 +208,57 @@ def test_direction_translator_starts_as_identity_and_round_trips(tmp_path):
         torch.testing.assert_close(loaded.eval()(x)[-1], g.eval()(x)[-1])
     with pytest.raises(ValueError, match="direction_angles"):
         create_model("b2b_filter_translator", num_res=1, base_channel=8, direction_angles=-1)
+
+
+def test_steer_filters_turns_a_line():
+    """A line along the blur frame's x axis lands along the requested direction: exactly at 0 and 90 degrees,
+    and with its long axis at 45 degrees (second moments) in between."""
+    import math
+
+    from blur2blur.models.filter_translator import steer_filters
+
+    line = torch.zeros(1, 25, 1, 1)
+    line[0, 10:15] = 0.2                                   # the middle row of a 5 x 5 filter
+    def turned(deg):
+        t = math.radians(deg)
+        return steer_filters(line, torch.tensor([math.cos(t), math.sin(t)]).view(1, 2, 1, 1))[0, :, 0, 0].view(5, 5)
+    torch.testing.assert_close(turned(0), line.view(5, 5))
+    torch.testing.assert_close(turned(90), line.view(5, 5).T)
+    k = turned(45)
+    v, u = torch.meshgrid(torch.arange(-2.0, 3.0), torch.arange(-2.0, 3.0), indexing="ij")
+    angle = 0.5 * math.atan2(2 * (k * u * v).sum().item(), (k * (u * u - v * v)).sum().item())
+    assert abs(math.degrees(angle) - 45) < 1
+    assert k[0, 4] == 0 and k[4, 0] == 0 and k[1, 1] > 0 and k[3, 3] > 0   # along the diagonal, nothing across
+
+
+@pytest.mark.parametrize("angle", [0, 20, 60, 100, 150])
+def test_blur_direction_of_a_smear(angle):
+    import math
+
+    from blur2blur.models.filter_translator import blur_direction, direction_features
+
+    d = blur_direction(direction_features(_streaked(angle)))[0]
+    assert d.shape == (2, 96, 96)
+    torch.testing.assert_close(d.norm(dim=0), torch.ones(96, 96))
+    found = torch.atan2(d[1], d[0])
+    error = torch.remainder(found - math.radians(angle) + math.pi / 2, math.pi) - math.pi / 2
+    assert error.abs().median() < math.radians(8)
+
+
+def test_steered_translator_starts_as_identity_and_round_trips(tmp_path):
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5, nonnegative=True,
+                     direction_angles=6, steer=True).init_identity()
+    x = _streaked(30, size=32)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x)[-1], x, atol=1e-6, rtol=0)
+        for head in (g.ConvsOut[0], g.ConvsOut[1], g.feat_extract[5]):
+            head.main[0].bias.normal_(0, 0.5)
+    save_checkpoint(g, tmp_path / "g.safetensors")
+    loaded = load_any(tmp_path / "g.safetensors")
+    assert loaded.steer and loaded.direction_angles == 6
+    with torch.no_grad():
+        out = loaded.eval()(x)[-1]
+        torch.testing.assert_close(out, g.eval()(x)[-1])
+        assert out.min() >= x.min() - 1e-6 and out.max() <= x.max() + 1e-6 and (out - x).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="steer needs direction_angles"):
+        create_model("b2b_filter_translator", num_res=1, base_channel=8, steer=True)

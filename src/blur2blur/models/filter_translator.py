@@ -88,6 +88,41 @@ def direction_features(x: torch.Tensor, angles: int = 12, sigma: float = 32.0) -
     return 8.0 * torch.cat([local, whole.expand_as(local)], 1)
 
 
+def blur_direction(features: torch.Tensor) -> torch.Tensor:
+    """The blur's direction at each pixel from :func:`direction_features` (B, 2 * A, H, W): the unit vector
+    ``(cos t, sin t)`` (B, 2, H, W), t in radians (x right, y down), the angle modulo pi at which the local
+    and the whole image's profiles together peak: the mean of the doubled angles weighted by the
+    squared positive part of the summed profile (a smear's profile is narrow, with negative side lobes
+    that would turn a plain weighted mean by 90 degrees); where nothing is positive, the x axis."""
+    a = features.shape[1] // 2
+    doubled = 2 * math.pi * torch.arange(a, dtype=features.dtype, device=features.device) / a
+    profile = (features[:, :a] + features[:, a:]).clamp(min=0) ** 2
+    c = (profile * doubled.cos()[None, :, None, None]).sum(1)
+    s = (profile * doubled.sin()[None, :, None, None]).sum(1)
+    t = 0.5 * torch.atan2(s, c)
+    return torch.stack([t.cos(), t.sin()], 1)
+
+
+def steer_filters(taps: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Turn each pixel's K x K filter from the blur's own frame (x axis along the blur) to the image's.
+
+    taps: (B, K*K, H, W), row by row, rows across the blur, columns along it; direction: (B, 2, H, W)
+    unit vectors ``(cos t, sin t)``. Returns (B, K*K, H, W): the tap at image offset (dx, dy) is the
+    filter's value at ``(dx cos t + dy sin t, -dx sin t + dy cos t)``, bilinear, zero outside.
+    """
+    b, taps_n, h, w = taps.shape
+    k = int(round(taps_n ** 0.5))
+    r = k // 2
+    dy, dx = torch.meshgrid(torch.arange(-r, r + 1.0, dtype=taps.dtype, device=taps.device),
+                            torch.arange(-r, r + 1.0, dtype=taps.dtype, device=taps.device), indexing="ij")
+    cos, sin = (direction.permute(0, 2, 3, 1).reshape(-1, 1, 1, 2)).unbind(-1)   # (N, 1, 1) each
+    along, across = dx * cos + dy * sin, -dx * sin + dy * cos                     # (N, K, K)
+    grid = torch.stack([along, across], -1) / max(r, 1)
+    filters = taps.permute(0, 2, 3, 1).reshape(-1, 1, k, k)
+    turned = F.grid_sample(filters, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return turned.reshape(b, h, w, taps_n).permute(0, 3, 1, 2)
+
+
 def infer_filter_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     """``{num_res, base_channel, kernel_size}`` of the filter translator with state dict `sd` (and
     ``direction_angles`` where its stem takes direction features), or None."""
@@ -118,38 +153,55 @@ class FilterTranslator(_MIMOUNetBase):
         nonnegative: clip the taps at zero (and renormalise): the filters only average, they cannot sharpen.
         direction_angles: 0, or the number of directions of :func:`direction_features` that the stem
             sees beside the image (2 * direction_angles extra channels).
+        steer: the heads predict each filter in the blur's own frame (x along the blur) and it is
+            turned to the direction the input's blur points (:func:`blur_direction`,
+            :func:`steer_filters`); needs ``direction_angles``.
 
     ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
     each its level's nearest-subsampled input filtered per pixel (not clamped).
     """
 
     def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9,
-                 smooth: int = 1, nonnegative: bool = False, direction_angles: int = 0):
+                 smooth: int = 1, nonnegative: bool = False, direction_angles: int = 0, steer: bool = False):
         for name, value in (("kernel_size", kernel_size), ("smooth", smooth)):
             if value < 1 or value % 2 == 0:
                 raise ValueError(f"{name} must be odd and positive, got {value}")
         if direction_angles < 0:
             raise ValueError(f"direction_angles must be 0 (off) or positive, got {direction_angles}")
+        if steer and not direction_angles:
+            raise ValueError("steer needs direction_angles > 0: the direction comes from those features")
         super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size,
                          stem_channels=3 + 2 * direction_angles)
         self.kernel_size, self.smooth, self.nonnegative = kernel_size, smooth, bool(nonnegative)
-        self.direction_angles = direction_angles
+        self.direction_angles, self.steer = direction_angles, bool(steer)
+        self._direction: torch.Tensor | None = None  # (B, 2, H, W) of the current forward, when steering
         centre = torch.zeros(1, kernel_size * kernel_size, 1, 1)
         centre[0, kernel_size * kernel_size // 2] = 1.0
         self.register_buffer("unit_filter", centre, persistent=False)
 
     def stem_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The image (B, 3, H, W), and with ``direction_angles`` its direction features beside it."""
+        """The image (B, 3, H, W), and with ``direction_angles`` its direction features beside it.
+        When steering, also keeps the blur's direction for this forward's heads (``emit``)."""
         if not self.direction_angles:
             return x
-        return torch.cat([x, direction_features(x, self.direction_angles)], 1)
+        features = direction_features(x, self.direction_angles)
+        if self.steer:
+            self._direction = blur_direction(features)
+        return torch.cat([x, features], 1)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w),
         clipped at zero and renormalised when ``nonnegative``."""
         if self.smooth > 1:
             head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
-        weights = head - head.mean(dim=1, keepdim=True) + self.unit_filter.to(head.dtype)
+        deviation = head - head.mean(dim=1, keepdim=True)
+        if self.steer:
+            # The direction at this level: the full-resolution field averaged down, then made unit again.
+            direction = F.adaptive_avg_pool2d(self._direction, head.shape[-2:])
+            direction = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-8)
+            deviation = steer_filters(deviation, direction)
+            deviation = deviation - deviation.mean(dim=1, keepdim=True)  # the corners cut off by turning
+        weights = deviation + self.unit_filter.to(head.dtype)
         if self.nonnegative:
             # Clipping passes its gradient straight through: under a plain clamp a tap that once went
             # negative gets no gradient and stays off for good. The taps summed to one before
