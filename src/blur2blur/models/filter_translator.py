@@ -24,7 +24,10 @@ image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
 With ``direction_angles`` > 0, G also sees where its input's blur points (:func:`direction_features`,
 extra input channels beside the image): the same network without them learned one filter for every
 image, whatever its blur's direction, even when trained supervised on the perfect target
-(BENCHMARKS.md, "a G that learns one filter for every image").
+(BENCHMARKS.md, "a G that learns one filter for every image"). With ``steer`` as well, each
+filter is predicted in the blur's own frame and turned to the direction those features read at
+that pixel: G then only learns the filter's profile along and across the blur (BENCHMARKS.md, "a G
+told where its input's blur points").
 
 Zero heads give the unit filter: :meth:`FilterTranslator.init_identity` starts it as the identity
 exactly, as the paper's G starts. Not part of the paper; the translator's option
@@ -33,9 +36,8 @@ exactly, as the paper's G starts. Not part of the paper; the translator's option
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import kornia
 import torch
