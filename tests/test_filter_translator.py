@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from blur2blur.models import create_model, load_any, save_checkpoint
-from blur2blur.models.filter_translator import infer_filter_config
+from blur2blur.models.filter_translator import (blur_direction, direction_features, infer_filter_config,
+                                                  steer_filters)
 from blur2blur.models.mimo_unet import infer_mimo_config
 from blur2blur.ops import convolve_per_image, filter_per_pixel
 
@@ -153,8 +156,6 @@ def test_nonnegative_filters_start_as_the_identity_and_learn_a_blur():
 
 def _streaked(angle_deg: float, size: int = 96, length: int = 9, seed: int = 0) -> torch.Tensor:
     """White noise (1, 3, size, size) smeared along `angle_deg` (x right, y down) over `length` px."""
-    import math
-
     torch.manual_seed(seed)
     x = torch.rand(1, 1, size, size)
     kernel = torch.zeros(1, length * 2 + 1, length * 2 + 1)
@@ -167,8 +168,6 @@ def _streaked(angle_deg: float, size: int = 96, length: int = 9, seed: int = 0) 
 @pytest.mark.parametrize("angle", [0, 30, 45, 90, 135, 165])
 def test_direction_features_point_along_a_smear(angle):
     """The strongest direction, locally and over the whole image, is the smear's (to the nearest of 12)."""
-    from blur2blur.models.filter_translator import direction_features
-
     f = direction_features(_streaked(angle), angles=12)[0]
     assert f.shape == (24, 96, 96)
     local, whole = f[:12], f[12:]
@@ -180,8 +179,6 @@ def test_direction_features_point_along_a_smear(angle):
 
 def test_direction_features_of_unblurred_noise_are_flat():
     """White noise has no direction: its features are a small fraction of a smear's (sampling noise only)."""
-    from blur2blur.models.filter_translator import direction_features
-
     torch.manual_seed(1)
     flat = direction_features(torch.rand(1, 3, 96, 96))[0, 12:, 0, 0]
     assert flat.abs().max() < 0.2 * direction_features(_streaked(60))[0, 12:, 0, 0].abs().max()
@@ -213,10 +210,6 @@ def test_direction_translator_starts_as_identity_and_round_trips(tmp_path):
 def test_steer_filters_turns_a_line():
     """A line along the blur frame's x axis lands along the requested direction: exactly at 0 and 90 degrees,
     and with its long axis at 45 degrees (second moments) in between."""
-    import math
-
-    from blur2blur.models.filter_translator import steer_filters
-
     line = torch.zeros(1, 25, 1, 1)
     line[0, 10:15] = 0.2                                   # the middle row of a 5 x 5 filter
     def turned(deg):
@@ -233,10 +226,6 @@ def test_steer_filters_turns_a_line():
 
 @pytest.mark.parametrize("angle", [0, 20, 60, 100, 150])
 def test_blur_direction_of_a_smear(angle):
-    import math
-
-    from blur2blur.models.filter_translator import blur_direction, direction_features
-
     d = blur_direction(direction_features(_streaked(angle)))[0]
     assert d.shape == (2, 96, 96)
     torch.testing.assert_close(d.norm(dim=0), torch.ones(96, 96))

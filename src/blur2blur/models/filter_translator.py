@@ -181,6 +181,12 @@ class FilterTranslator(_MIMOUNetBase):
         centre[0, kernel_size * kernel_size // 2] = 1.0
         self.register_buffer("unit_filter", centre, persistent=False)
 
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        try:
+            return super().forward(x)
+        finally:
+            self._direction = None  # this forward's direction field: not kept beyond it
+
     def stem_input(self, x: torch.Tensor) -> torch.Tensor:
         """The image (B, 3, H, W), and with ``direction_angles`` its direction features beside it.
         When steering, also keeps the blur's direction for this forward's heads (``emit``)."""
