@@ -251,3 +251,30 @@ def test_steered_translator_starts_as_identity_and_round_trips(tmp_path):
         assert out.min() >= x.min() - 1e-6 and out.max() <= x.max() + 1e-6 and (out - x).abs().max() > 1e-3
     with pytest.raises(ValueError, match="steer needs direction_angles"):
         create_model("b2b_filter_translator", num_res=1, base_channel=8, steer=True)
+
+
+@pytest.mark.parametrize("degrees", [0, 30, 45, 110])
+def test_steered_filter_turns_only_the_profile_and_sums_to_one(degrees):
+    """A short profile (a quarter each one tap before and after the centre along the blur) turned to any
+    angle: the filter sums to one and stays within the profile's reach (bilinear turning spreads it by up to
+    a pixel), so the outer ring of a 7 x 7 filter stays empty. Spreading the sum that turning changes over
+    all K*K taps (as the first steered translator did) put a faint box over the whole filter instead."""
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=7, direction_angles=6,
+                     steer=True).init_identity()
+    head = torch.zeros(1, 49, 11, 11)
+    head[0, 23] = head[0, 25] = 0.25                       # the middle row's taps left and right of the centre
+    t = math.radians(degrees)
+    g._direction = torch.tensor([math.cos(t), math.sin(t)]).view(1, 2, 1, 1).expand(1, 2, 11, 11)
+    point = torch.zeros(1, 3, 11, 11)
+    point[..., 5, 5] = 1.0
+    with torch.no_grad():
+        spread = g.emit(head, point)[0, 0]                # the filter, mirrored, around the point
+    torch.testing.assert_close(spread.sum(), torch.tensor(1.0))
+    assert spread[5, 5] == pytest.approx(0.5, abs=0.05)
+    near = torch.zeros(11, 11, dtype=torch.bool)
+    near[3:8, 3:8] = True
+    assert spread[~near].abs().max() < 1e-7
+    v, u = torch.meshgrid(torch.arange(-5.0, 6.0), torch.arange(-5.0, 6.0), indexing="ij")
+    found = 0.5 * math.atan2(2 * (spread * u * v).sum().item(), (spread * (u * u - v * v)).sum().item())
+    error = (math.degrees(found) - degrees + 90) % 180 - 90
+    assert abs(error) < 2 if degrees % 90 == 0 else abs(error) < 10

@@ -155,9 +155,9 @@ class FilterTranslator(_MIMOUNetBase):
         nonnegative: clip the taps at zero (and renormalise): the filters only average, they cannot sharpen.
         direction_angles: 0, or the number of directions of :func:`direction_features` that the stem
             sees beside the image (2 * direction_angles extra channels).
-        steer: the heads predict each filter in the blur's own frame (x along the blur) and it is
-            turned to the direction the input's blur points (:func:`blur_direction`,
-            :func:`steer_filters`); needs ``direction_angles``.
+        steer: the heads predict each filter's off-centre taps in the blur's own frame (x along the
+            blur), turned to the direction the input's blur points (:func:`blur_direction`,
+            :func:`steer_filters`); the centre tap makes the sum one. Needs ``direction_angles``.
 
     ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
     each its level's nearest-subsampled input filtered per pixel (not clamped).
@@ -198,18 +198,25 @@ class FilterTranslator(_MIMOUNetBase):
         return torch.cat([x, features], 1)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w),
-        clipped at zero and renormalised when ``nonnegative``."""
+        """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w)
+        (with ``steer``: the off-centre heads turned to the blur's direction, the centre tap one minus their
+        sum), clipped at zero and renormalised when ``nonnegative``."""
         if self.smooth > 1:
             head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
-        deviation = head - head.mean(dim=1, keepdim=True)
+        unit = self.unit_filter.to(head.dtype)
         if self.steer:
             # The direction at this level: the full-resolution field averaged down, then made unit again.
             direction = F.adaptive_avg_pool2d(self._direction, head.shape[-2:])
             direction = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-8)
-            deviation = steer_filters(deviation, direction)
-            deviation = deviation - deviation.mean(dim=1, keepdim=True)  # the corners cut off by turning
-        weights = deviation + self.unit_filter.to(head.dtype)
+            # Only the off-centre taps turn, and the centre takes what keeps the sum at one. Turning by
+            # bilinear sampling changes a filter's sum (oblique taps spread, corners are cut off); removing
+            # that change as a mean over all K*K taps added a faint box blur whose size depended on the
+            # angle, and one profile learned by Adam then stayed at 33.0 dB where NNLS reaches 34.0 (camera
+            # ghost, BENCHMARKS.md); with the remainder in the centre it reaches 33.8.
+            off_centre = steer_filters(head * (1 - unit), direction)
+            weights = off_centre + unit * (1 - off_centre.sum(dim=1, keepdim=True))
+        else:
+            weights = head - head.mean(dim=1, keepdim=True) + unit
         if self.nonnegative:
             # Clipping passes its gradient straight through: under a plain clamp a tap that once went
             # negative gets no gradient and stays off for good. The taps summed to one before
