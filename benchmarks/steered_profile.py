@@ -21,9 +21,6 @@ Needs the ladder's camera data (``translator_ladder.py ... --only upper:CAMERA``
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
-import random
 import sys
 from pathlib import Path
 
@@ -35,10 +32,13 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).parent))
 import translator_ladder as ladder
 
+from blur2blur.data.datasets import random_crop_box
 from blur2blur.data.images import read_image
+from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.models.filter_translator import blur_direction, direction_features, steer_filters
 from blur2blur.ops import centre_crop, filter_per_pixel
+from blur2blur.seeding import randint
 
 K = 9
 TAPS = K * K
@@ -47,24 +47,22 @@ BORDER = 8
 
 def training_shots(args, camera: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """B's scenes as whole shots (y, known): by the camera and by the known camera, along the same paths."""
-    cam = ladder.CAMERAS[camera]
-    known_motion = dataclasses.replace(cam, name=f"{camera}-known-blur",
-                                       **{f: getattr(ladder.KNOWN, f) for f in ladder.MOTION})
     s = ladder.scenes(args)
     d = args.out / "cameras" / camera / "supervised"
     seed = args.seed + 10                                    # B's seed in the ladder: the same paths
-    shots = ladder.shoot(s["b"], d / "b", cam, seed)
-    known = {p.scene: p for p in ladder.shoot(s["b"], d / "b-known", known_motion, seed)}
+    shots = ladder.shoot(s["b"], d / "b", ladder.CAMERAS[camera], seed)
+    known = {p.scene: p for p in ladder.shoot(s["b"], d / "b-known", ladder.known_blur_camera(camera), seed)}
     return [(read_image(p.blurry)[0], read_image(known[p.scene].blurry)[0]) for p in shots]
 
 
 def batches(pairs, steps: int, batch: int, size: int, seed: int):
-    rng = random.Random(seed)
+    """`steps` batches (x, target), each (batch, 3, size, size): the same random crop of a random pair."""
+    g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         ys, ks = [], []
         for _ in range(batch):
-            y, k = pairs[rng.randrange(len(pairs))]
-            i, j = rng.randrange(y.shape[1] - size + 1), rng.randrange(y.shape[2] - size + 1)
+            y, k = pairs[randint(g, 0, len(pairs) - 1)]
+            i, j = random_crop_box(y.shape[1], y.shape[2], size, g)
             ys.append(y[:, i:i + size, j:j + size])
             ks.append(k[:, i:i + size, j:j + size])
         yield torch.stack(ys), torch.stack(ks)
@@ -76,8 +74,8 @@ def direction(x: torch.Tensor) -> torch.Tensor:
 
 
 def psnr_inner(out: torch.Tensor, target: torch.Tensor) -> float:
-    b = BORDER
-    return -10 * math.log10(F.mse_loss(out.clamp(0, 1)[..., b:-b, b:-b], target[..., b:-b, b:-b]).item())
+    """PSNR of `out` (clamped to [0, 1]) against `target`, the border left out (filters see past it)."""
+    return psnr(out.clamp(0, 1), target, crop_border=BORDER)
 
 
 def nnls_profile(pairs, pixels: int, seed: int) -> torch.Tensor:

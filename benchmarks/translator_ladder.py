@@ -128,10 +128,15 @@ def known_pairs(args):
             shoot(sorted(test), args.out / "known" / "test", KNOWN, args.seed + 1))
 
 
+def known_blur_camera(name: str):
+    """Camera `name` with the known camera's motion: its look, the known blur."""
+    return dataclasses.replace(CAMERAS[name], name=f"{name}-known-blur", **{f: getattr(KNOWN, f) for f in MOTION})
+
+
 def camera_sets(args, name: str) -> dict:
     cam, s = CAMERAS[name], scenes(args)
     d = args.out / "cameras" / name / "data"
-    known_motion = dataclasses.replace(cam, name=f"{name}-known-blur", **{f: getattr(KNOWN, f) for f in MOTION})
+    known_motion = known_blur_camera(name)
     still = dataclasses.replace(cam, name=f"{name}-still", exposure=0.0)
     b_pairs = shoot(s["b"], d / "b", cam, args.seed + 10)
     s_pairs = shoot(s["s"], d / "s-pairs", cam, args.seed + 11)      # the upper bound's pairs only

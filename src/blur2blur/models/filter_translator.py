@@ -211,8 +211,8 @@ class FilterTranslator(_MIMOUNetBase):
             # Only the off-centre taps turn, and the centre takes what keeps the sum at one. Turning by
             # bilinear sampling changes a filter's sum (oblique taps spread, corners are cut off); removing
             # that change as a mean over all K*K taps added a faint box blur whose size depended on the
-            # angle, and one profile learned by Adam then stayed at 33.0 dB where NNLS reaches 34.0 (camera
-            # ghost, BENCHMARKS.md); with the remainder in the centre it reaches 33.8.
+            # angle, and one profile learned by Adam then stayed at 33.0 dB where NNLS reaches 33.9-34.0
+            # (camera ghost, BENCHMARKS.md); with the remainder in the centre it reaches 33.8.
             off_centre = steer_filters(head * (1 - unit), direction)
             weights = off_centre + unit * (1 - off_centre.sum(dim=1, keepdim=True))
         else:
