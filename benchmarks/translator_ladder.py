@@ -227,7 +227,7 @@ def translator_config(args):
         lambda_direction=args.lambda_direction, content_sigma=args.sigma, content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
         lambda_grad=args.lambda_grad, lr=args.lr, d_lr=args.d_lr, disc_scales=args.disc_scales,
-        disc_layers=args.disc_layers, curriculum=False,
+        disc_layers=args.disc_layers, disc_features=args.disc_features, curriculum=False,
         hold_steps=steps // 2, decay_steps=steps - steps // 2,
         loop=dataclasses.replace(tr.loop, steps=steps, batch_size=args.batch or tr.loop.batch_size, seed=args.seed,
                                  checkpoint_every=args.eval_every, eval_every=args.eval_every, keep_checkpoints=10_000,
@@ -536,6 +536,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--d-lr", type=float, default=None, help="the discriminator's learning rate (default: G's)")
     p.add_argument("--disc-scales", type=int, default=3, choices=[1, 2, 3], help="G's scales D judges, finest first")
     p.add_argument("--disc-layers", type=int, default=3, help="D's stride-2 layers (3: the 70-pixel PatchGAN)")
+    p.add_argument("--disc-features", choices=("image", "autocorrelation"), default="image",
+                   help="what D sees: the image (the paper's), or the image and its blur's local autocorrelation")
     p.add_argument("--arch", default="b2b_translator", choices=["b2b_translator", "b2b_filter_translator"],
                    help="G: the paper's (pixels out) or one that predicts a blur filter per pixel")
     p.add_argument("--kernel-size", type=int, default=9, help="the filter translator's filter size (odd)")

@@ -127,3 +127,44 @@ def test_gradients_reach_the_input():
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     (grad,) = torch.autograd.grad(model(x).sum(), x)
     assert grad.shape == x.shape and grad.abs().sum() > 0
+
+
+def test_blur_statistics_discriminator_shapes_and_layout():
+    from blur2blur.models.discriminator import BlurStatisticsDiscriminator, infer_blur_discriminator_config
+
+    d = create_model("b2b_blur_discriminator", ndf=4, n_layers=2, angles=2).eval()
+    assert isinstance(d, BlurStatisticsDiscriminator) and d.min_size == 12
+    sd = d.state_dict()
+    assert all(k.startswith("patch.model.") for k in sd) and sd["patch.model.0.weight"].shape[1] == 3 + 2 * 8
+    assert infer_blur_discriminator_config(sd) == {"ndf": 4, "n_layers": 2, "norm": "instance", "angles": 2}
+    assert infer_discriminator_config(sd) is None       # neither layout is taken for the other
+    assert infer_blur_discriminator_config(PatchDiscriminator(ndf=4).state_dict()) is None
+    x = torch.rand(2, 3, 40, 48)
+    with torch.no_grad():
+        maps = d([x, x[:, :, ::2, ::2]])
+        assert [m.shape for m in maps] == [(2, 1, 8, 10), (2, 1, 3, 4)]
+        torch.testing.assert_close(d(x[1]), maps[0][1])  # an unbatched image: the same map, unbatched
+    with pytest.raises(ValueError, match="3, H, W"):
+        d(torch.rand(1, 1, 40, 40))
+
+
+def test_blur_statistics_discriminator_sees_the_blur_and_passes_gradients():
+    """Two images that differ only in their blur's direction (the same noise, smeared along x or y) give D
+    inputs that differ in the autocorrelation channels, and the gradient reaches the image through them."""
+    from blur2blur.data.synthetic import blur_with_kernels
+    from blur2blur.models.blur_statistics import local_autocorrelation
+
+    torch.manual_seed(0)
+    noise = torch.rand(1, 1, 64, 64).expand(1, 3, 64, 64).contiguous()
+    row = torch.zeros(7, 7)
+    row[3] = 1 / 7
+    along_x, along_y = blur_with_kernels(noise, row[None]), blur_with_kernels(noise, row.T[None])
+    sx, sy = local_autocorrelation(along_x, 8, 8), local_autocorrelation(along_y, 8, 8)
+    middle = (..., slice(16, -16), slice(16, -16))
+    # offset 3 px: along x (channel 0 * 8 + 2) for the x smear, along y (channel 4 * 8 + 2) for the y smear
+    assert sx[:, 2][middle].mean() > 0.4 and sy[:, 2][middle].mean().abs() < 0.1
+    assert sy[:, 34][middle].mean() > 0.4 and sx[:, 34][middle].mean().abs() < 0.1
+    d = create_model("b2b_blur_discriminator", ndf=4, n_layers=2)
+    x = along_x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x).sum(), x)
+    assert grad.shape == x.shape and grad.abs().sum() > 0

@@ -166,6 +166,37 @@ def test_load_discriminator_takes_the_last_training_state(sets, tmp_path, layers
         load_discriminator(tmp_path / "empty", cfg)
 
 
+def test_the_blur_statistics_discriminator_trains_and_reloads(sets, tmp_path):
+    from blur2blur.models.discriminator import BlurStatisticsDiscriminator
+
+    b, k = sets
+    cfg = tiny(2, d_warmup=1, disc_features="autocorrelation")
+    cfg.loop.checkpoint_every = 1
+    rt = setup_runtime(cfg.loop)
+    tr = TranslatorTrainer(cfg, b[:4], k[:4], rt, val_blurry=b[4:], val_known=k[4:])
+    assert isinstance(tr.discriminator, BlurStatisticsDiscriminator)
+    d0 = {n: p.clone() for n, p in tr.discriminator.state_dict().items()}
+    result = train(tr, rt, cfg.loop, tmp_path / "run")
+    assert 0 <= result.eval["d_acc_heldout"] <= 1
+    d = load_discriminator(tmp_path / "run", cfg)
+    assert isinstance(d, BlurStatisticsDiscriminator)
+    for key, v in tr.discriminator.state_dict().items():
+        torch.testing.assert_close(d.state_dict()[key], v, rtol=0, atol=0)
+    assert any(not torch.equal(v, d0[key]) for key, v in d.state_dict().items())  # D did train
+
+
+def test_the_gradient_penalty_is_computed_only_when_weighted(sets, tmp_path):
+    b, k = sets
+    for weight in (0.0, 0.01):
+        cfg = tiny(2, d_warmup=1, lambda_grad=weight)
+        rt = setup_runtime(cfg.loop)
+        train(TranslatorTrainer(cfg, b[:4], k[:4], rt), rt, cfg.loop, tmp_path / str(weight))
+        logs = [json.loads(x) for x in (tmp_path / str(weight) / "log.jsonl").read_text().splitlines()]
+        logged = [r["gp"] for r in logs if r["kind"] == "train" and "gp" in r]
+        assert bool(logged) == bool(weight), logged
+        assert all(g >= 0 for g in logged)
+
+
 def test_crop_too_small_for_the_discriminator_is_refused(sets):
     b, k = sets
     with pytest.raises(ValueError, match="crop 64 .*1/4 scale"):

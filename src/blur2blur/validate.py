@@ -97,7 +97,7 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
     Stages whose result already exists in `run_dir` (or was given) are not checked.
     """
     from blur2blur import runs
-    from blur2blur.train.translator import require_content_weights
+    from blur2blur.train.translator import discriminator_spec, require_content_weights
 
     run = Path(run_dir)
     tr = cfg.translator
@@ -147,8 +147,7 @@ def validate_fit_inputs(inputs, cfg, run_dir: str | Path):
         needed += _checkpoint_bytes(_parameters(cfg.deblurrer.arch, cfg.deblurrer.arch_args),
                                     cfg.deblurrer.loop.keep_checkpoints)
     if trains_translator:
-        params = _parameters(tr.arch, tr.arch_args) + _parameters("b2b_discriminator",
-                                                                  {"ndf": tr.disc_ndf, "n_layers": tr.disc_layers})
+        params = _parameters(tr.arch, tr.arch_args) + _parameters(*discriminator_spec(tr))
         needed += _checkpoint_bytes(params, tr.loop.keep_checkpoints)
     if makes_k:
         side = cfg.known_set.crop

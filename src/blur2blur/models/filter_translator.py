@@ -43,6 +43,7 @@ import kornia
 import torch
 import torch.nn.functional as F
 
+from blur2blur.models.blur_statistics import gaussian_window, laplacian, shifted_products
 from blur2blur.models.mimo_unet import MIMO_UNET_NUM_RES, B2BTranslator, _MIMOUNetBase, head_channels, mimo_body_config
 from blur2blur.models.registry import MULTISCALE, register_model
 from blur2blur.ops import filter_per_pixel
@@ -60,30 +61,19 @@ def direction_features(x: torch.Tensor, angles: int = 12, sigma: float = 32.0) -
     from the derivative image's autocorrelation). For each direction ``pi * a / angles`` the product
     ``lap(p) * lap(p + r * (cos, sin))`` is averaged over radii r in :data:`DIRECTION_RADII` and
     normalised by ``lap(p)^2``: locally (a Gaussian window of `sigma` px) and over the whole image.
-    Each group has its mean over the directions removed, so only the anisotropy is left.
-    Written here because no library offers a local directional autocorrelation.
+    Each group has its mean over the directions removed, so only the anisotropy is left
+    (:mod:`blur2blur.models.blur_statistics`).
 
     x: (B, 3, H, W) in [0, 1] -> (B, 2 * angles, H, W): the local values, then the whole image's
     (constant over H, W), roughly in [-1, 1] (x8; measured 0.05-0.15 before scaling on photographs).
     """
     if angles < 1:
         raise ValueError(f"angles must be positive, got {angles}")
-    grey = x.mean(1, keepdim=True)
-    lap = kornia.filters.laplacian(grey, 3, border_type="reflect")
-    r_max, (h, w) = max(DIRECTION_RADII), lap.shape[-2:]
-    padded = F.pad(lap, (r_max,) * 4, mode="reflect" if r_max < min(h, w) else "replicate")
-    along = []
-    for a in range(angles):
-        theta = math.pi * a / angles
-        total = 0
-        for r in DIRECTION_RADII:
-            dx, dy = round(r * math.cos(theta)), round(r * math.sin(theta))
-            total = total + lap * padded[..., r_max + dy:r_max + dy + h, r_max + dx:r_max + dx + w]
-        along.append(total / len(DIRECTION_RADII))
-    along = torch.cat(along, 1)
+    lap = laplacian(x)
+    along = torch.cat([sum(products) / len(products)
+                       for products in shifted_products(lap, angles, DIRECTION_RADII)], 1)
     energy = lap * lap
-    size = min(2 * round(3 * sigma) + 1, 2 * (min(h, w) // 2) - 1)  # kornia's reflect border needs size < 2 * side
-    window = dict(kernel_size=(size, size), sigma=(sigma, sigma), border_type="reflect")
+    window = gaussian_window(sigma, *lap.shape[-2:])
     local = kornia.filters.gaussian_blur2d(along, **window) / (kornia.filters.gaussian_blur2d(energy, **window) + 1e-8)
     whole = along.sum((2, 3), keepdim=True) / (energy.sum((2, 3), keepdim=True) + 1e-8)
     local, whole = local - local.mean(1, keepdim=True), whole - whole.mean(1, keepdim=True)

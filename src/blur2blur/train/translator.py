@@ -57,6 +57,9 @@ class TranslatorConfig:
     # D's stride-2 layers: 3 is the paper's 70-pixel PatchGAN; 2 and 1 see 34 and 16 pixels. Blur is local, while
     # a wide view also shows what the scene is: with few scenes D may learn those instead (BENCHMARKS.md).
     disc_layers: int = field(default=3, metadata=limits(minimum=1, maximum=5))
+    # What D sees: the image (the paper's PatchGAN), or the image and its blur's local autocorrelation
+    # (models.discriminator.BlurStatisticsDiscriminator), which tells blurs apart from few images (BENCHMARKS.md)
+    disc_features: Literal["image", "autocorrelation"] = "image"
     # How many of G's output scales D judges, finest first: 3 is the paper's (1/4, 1/2 and 1). One shared D
     # on the coarse scales, where a small blur difference is averaged away, learns the fine one slower
     # (BENCHMARKS.md, "What the discriminator needs"); G still gets the content term at every scale.
@@ -185,9 +188,19 @@ def _centre_pair(a: str | Path, b: str | Path, crop: int, device) -> tuple[torch
     return centre_crop(x, side)[None].to(device), centre_crop(y, side)[None].to(device)
 
 
+DISCRIMINATORS = {"image": "b2b_discriminator", "autocorrelation": "b2b_blur_discriminator"}  # by disc_features
+
+
+def discriminator_spec(cfg: TranslatorConfig) -> tuple[str, dict[str, Any]]:
+    """The registry name and arguments of the translator's discriminator D as `cfg` sets it."""
+    return DISCRIMINATORS[cfg.disc_features], {"ndf": cfg.disc_ndf, "n_layers": cfg.disc_layers}
+
+
 def create_discriminator(cfg: TranslatorConfig) -> torch.nn.Module:
-    """The translator's discriminator D as `cfg` sets it (a PatchGAN, ``b2b_discriminator``), freshly initialised."""
-    return create_model("b2b_discriminator", ndf=cfg.disc_ndf, n_layers=cfg.disc_layers)
+    """The translator's discriminator D as `cfg` sets it (a PatchGAN, ``b2b_discriminator``, or one that also sees
+    blur statistics, ``b2b_blur_discriminator``), freshly initialised."""
+    name, args = discriminator_spec(cfg)
+    return create_model(name, **args)
 
 
 def load_discriminator(run_dir: str | Path, cfg: TranslatorConfig) -> torch.nn.Module:
@@ -266,12 +279,16 @@ class TranslatorTrainer(Trainer):
             fakes = [o.detach() for o in outs]
             d_real, d_fake = self.D(judged(ks)), self.D(judged(fakes))
             loss_d = discriminator_loss(d_real, d_fake, cfg.adv_loss)
-        # Double backward through a DDP wrapper is unsupported; the raw module's parameter
-        # gradients are still all-reduced by DDP's hooks in the one backward below.
-        gp = gradient_penalty(self.discriminator, judged(ys if cfg.gp_between == "input" else ks), judged(fakes))
-        step.optimize(loss_d + cfg.lambda_grad * gp, "discriminator")
-        out = {"loss_d": loss_d.detach(), "gp": gp.detach(), "d_acc": torch.tensor(_accuracy(d_real, d_fake)),
+        out = {"loss_d": loss_d.detach(), "d_acc": torch.tensor(_accuracy(d_real, d_fake)),
                "drift_psnr": torch.tensor(drift_psnr(outs[-1].detach(), y))}
+        if cfg.lambda_grad:
+            # Double backward through a DDP wrapper is unsupported; the raw module's parameter
+            # gradients are still all-reduced by DDP's hooks in the one backward below. Skipped at
+            # weight 0: the double backward costs about as much as D's own step.
+            gp = gradient_penalty(self.discriminator, judged(ys if cfg.gp_between == "input" else ks), judged(fakes))
+            loss_d = loss_d + cfg.lambda_grad * gp
+            out["gp"] = gp.detach()
+        step.optimize(loss_d, "discriminator")
         if not warmup:
             self.discriminator.requires_grad_(False)
             with step.autocast():
@@ -321,6 +338,6 @@ class TranslatorTrainer(Trainer):
 
 
 __all__ = ["CHANCE_ACCURACY", "IDENTITY_DRIFT_DB", "TranslatorConfig", "TranslatorTrainer", "create_discriminator",
-           "discriminator_accuracy",
+           "discriminator_accuracy", "discriminator_spec",
            "drift_psnr", "init_identity", "input_scales", "judged_scales", "load_discriminator",
            "require_content_weights", "translators_at_checkpoints"]
