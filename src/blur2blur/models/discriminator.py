@@ -134,7 +134,7 @@ AUTOCORRELATION_RADIUS = 8  # px: the offsets BlurStatisticsDiscriminator reads 
 
 def infer_blur_discriminator_config(sd: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     """``{ndf, n_layers, norm, angles}`` of the BlurStatisticsDiscriminator with state dict `sd`, or None."""
-    if not sd or not all(k.startswith("patch.") for k in sd):
+    if not all(k.startswith("patch.") for k in sd):  # (an empty dict fails below: no model.0.weight)
         return None
     patch = infer_discriminator_config({k[len("patch."):]: v for k, v in sd.items()})
     if patch is None:
