@@ -224,7 +224,8 @@ def translator_config(args):
                          direction_angles=args.direction_angles, steer=args.steer)
     return dataclasses.replace(
         tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
-        lambda_direction=args.lambda_direction, content_sigma=args.sigma, content_eps=args.eps,
+        lambda_direction=args.lambda_direction, lambda_profile=args.lambda_profile, content_sigma=args.sigma,
+        content_eps=args.eps,
         content_high_weight=args.high_weight, d_warmup=args.warmup,
         lambda_grad=args.lambda_grad, lr=args.lr, d_lr=args.d_lr, disc_scales=args.disc_scales,
         disc_layers=args.disc_layers, disc_features=args.disc_features, curriculum=False,
@@ -528,6 +529,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lambda-grad", type=float, default=1e-4)
     p.add_argument("--lambda-direction", type=float, default=0.0,
                    help="weight of the direction term (G may remove detail along one direction per tile)")
+    p.add_argument("--lambda-profile", type=float, default=0.0,
+                   help="weight of the blur-profile term (G's outputs get the known blur's autocorrelation shape)")
     p.add_argument("--sigma", type=float, default=4.0)
     p.add_argument("--eps", type=float, default=0.002)
     p.add_argument("--high-weight", type=float, default=0.2)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from blur2blur.data.synthetic import blur_with_kernels
-from blur2blur.models.blur_statistics import local_autocorrelation
+from blur2blur.models.blur_statistics import aligned_blur_profile, local_autocorrelation
 
 ANGLES, RADIUS = 8, 8
 
@@ -69,3 +69,30 @@ def test_bad_arguments():
         local_autocorrelation(torch.rand(1, 3, 32, 32), angles=0)
     with pytest.raises(ValueError, match="positive"):
         local_autocorrelation(torch.rand(1, 3, 32, 32), radius=0)
+
+
+def test_the_aligned_profile_is_the_same_whichever_way_the_blur_points():
+    """A 9-px box along x and the same box along y: row 0 (along the strongest direction) is the box's
+    triangle and row ANGLES // 2 (across) the unblurred noise's, for both."""
+    along_x = aligned_blur_profile(_smeared([1.0] * 9), ANGLES, RADIUS)[0]
+    along_y = aligned_blur_profile(_smeared([1.0] * 9, vertical=True), ANGLES, RADIUS)[0]
+    assert along_x.shape == (ANGLES, RADIUS)
+    # the two smears blur the same noise image, transposed: the rows agree up to the noise's own statistics
+    assert torch.allclose(along_x[0], along_y[0], atol=0.03), (along_x[0], along_y[0])
+    assert torch.allclose(along_x, along_y, atol=0.08), (along_x, along_y)
+    assert along_x[0, 0] > 0.75 and (along_x[0, 1:] < along_x[0, :-1]).all(), along_x[0]
+    assert along_x[ANGLES // 2, 2:].abs().max() < 0.1, along_x[ANGLES // 2]
+
+
+def test_the_aligned_profile_tells_a_strobe_from_a_smear_and_carries_a_gradient():
+    strobe = aligned_blur_profile(_smeared([1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]), ANGLES, RADIUS)[0, 0]
+    assert strobe[3] > 0.4 and strobe[3] > 4 * strobe[1].abs(), strobe
+    x = _smeared([1.0] * 9).requires_grad_(True)
+    aligned_blur_profile(x)[0, 0, 0].backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_the_aligned_profile_of_a_flat_image_is_zero_and_small_images_are_refused():
+    assert aligned_blur_profile(torch.full((2, 3, 32, 32), 0.5)).abs().max() == 0
+    with pytest.raises(ValueError, match="smaller than one 16-px tile"):
+        aligned_blur_profile(torch.rand(1, 3, 12, 64))

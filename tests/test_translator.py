@@ -75,17 +75,18 @@ def test_warmup_trains_d_only_then_both(sets, tmp_path):
     assert changed
 
 
-def test_the_direction_term_is_charged_only_when_weighted(sets, tmp_path):
+@pytest.mark.parametrize("term, upper", [("direction", 1), ("profile", 2)])
+def test_the_direction_and_profile_terms_are_charged_only_when_weighted(sets, tmp_path, term, upper):
     b, k = sets
     for weight in (0.0, 2.0):
-        cfg = tiny(3, d_warmup=1, lambda_direction=weight)
+        cfg = tiny(3, d_warmup=1, **{f"lambda_{term}": weight})
         rt = setup_runtime(cfg.loop)
         tr = TranslatorTrainer(cfg, b[:4], k[:4], rt)
         train(tr, rt, cfg.loop, tmp_path / str(weight))
         logs = [json.loads(x) for x in (tmp_path / str(weight) / "log.jsonl").read_text().splitlines()]
-        charged = [r["loss_direction"] for r in logs if r["kind"] == "train" and "loss_direction" in r]
+        charged = [r[f"loss_{term}"] for r in logs if r["kind"] == "train" and f"loss_{term}" in r]
         if weight:
-            assert charged and all(0 <= c <= 1 for c in charged)
+            assert charged and all(0 <= c <= upper for c in charged) and any(c > 0 for c in charged)
         else:
             assert not charged
 

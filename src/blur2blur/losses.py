@@ -14,7 +14,9 @@
 * the offline content term (:func:`lowpass_content_loss`): keeps what G(y) shows (colours,
   layout, where edges are) while leaving its blur free to change, with no network to download;
 * the direction term (:func:`direction_keep_loss`): a motion blur keeps the detail across its path,
-  so G may take detail away along one direction per tile, not in all of them.
+  so G may take detail away along one direction per tile, not in all of them;
+* the blur-profile term (:func:`blur_profile_loss`): G's outputs, as a set, should have the known
+  blur's shape (its autocorrelation along and across the path), whatever the scenes show.
 
 The supervised deblurrer's losses live here too: NAFNet's PSNR loss, Restormer's L1 and
 MIMO-UNet's multi-scale L1 + FFT loss.
@@ -217,6 +219,31 @@ def direction_keep_loss(output: torch.Tensor, target: torch.Tensor, *, window: i
     return F.relu(1 - torch.stack(kept).amax(dim=0)).mean()
 
 
+def blur_profile_loss(output: torch.Tensor, known: torch.Tensor, *, angles: int = 8, radius: int = 8,
+                      tile: int = 16) -> torch.Tensor:
+    """How far the blur shape of G's outputs is from the known blur's, as sets: L1 between batch means of
+    :func:`blur2blur.models.blur_statistics.aligned_blur_profile`.
+
+    output: (N, C, H, W) in [0, 1] (G's finest scale); known: (M, C, H', W') in [0, 1], crops of K
+    (unpaired: other scenes, detached) -> a scalar in [0, 2]. Each image's profile is its Laplacian's
+    local autocorrelation at 1 .. `radius` px along `angles` directions, turned so the locally strongest
+    comes first: a motion blur's profile along and across its path, largely free of what the scene shows.
+
+    Why: a discriminator that sees these maps tells K from G(B), yet its gradient let G's blur grow
+    rounder as G trained (BENCHMARKS.md, camera `ghost`). This term asks for the known blur's shape
+    directly, as GAN feature matching does with fixed features. Measured on camera `ghost` (256-px crops
+    against rung b's K; ``benchmarks/translator_ladder.py``'s data): the camera's own test shots 0.050, a
+    fixed 0.8-px Gaussian pre-blur of them 0.048, the perfect translation (the same scenes shot with the
+    known blur) 0.026; two K sets of different scenes differ by 0.019, the term's floor.
+    """
+    from blur2blur.models.blur_statistics import aligned_blur_profile
+
+    ours = aligned_blur_profile(output, angles, radius, tile).mean(0)
+    with torch.no_grad():
+        theirs = aligned_blur_profile(known, angles, radius, tile).mean(0)
+    return (ours - theirs).abs().mean()
+
+
 def _charbonnier(d: torch.Tensor, eps: float) -> torch.Tensor:
     """mean(sqrt(d**2 + eps**2) - eps): quadratic below eps, L1 above, 0 at d = 0."""
     return (torch.sqrt(d * d + eps * eps) - eps).mean()
@@ -283,6 +310,7 @@ class _Pixels(nn.Module):
 
 __all__ = [
     "PerceptualLoss",
+    "blur_profile_loss",
     "discriminator_loss",
     "generator_adv_loss",
     "gradient_penalty",

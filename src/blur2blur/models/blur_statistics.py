@@ -71,4 +71,29 @@ def local_autocorrelation(x: torch.Tensor, angles: int = 8, radius: int = 8, sig
             / (kornia.filters.gaussian_blur2d(lap * lap, **window) + eps))
 
 
-__all__ = ["gaussian_window", "laplacian", "local_autocorrelation", "shifted_products"]
+def aligned_blur_profile(x: torch.Tensor, angles: int = 8, radius: int = 8, tile: int = 16,
+                         eps: float = 1e-5) -> torch.Tensor:
+    """The image's blur shape, whatever way it points: the autocorrelation of its Laplacian per tile, each
+    tile's directions turned so that its strongest comes first, averaged over the tiles.
+
+    x: (B, C, H, W) in [0, 1], H and W at least `tile` -> (B, angles, radius): row 0 is the profile along
+    the strongest direction (a motion blur's path), row ``angles // 2`` the one across it, at offsets
+    1 .. `radius` px, each in [-1, 1] (as :func:`local_autocorrelation`, but over `tile` x `tile` tiles
+    instead of a Gaussian window: a tenth of the cost, and only the mean is wanted here). Tiles weigh
+    by their Laplacian energy, so flat ones, whose values are noise, count little. The turning (an
+    argmax) and the weights carry no gradient; the values do.
+    """
+    if min(x.shape[-2:]) < tile:
+        raise ValueError(f"images of {tuple(x.shape[-2:])} px are smaller than one {tile}-px tile")
+    lap = laplacian(x)
+    products = torch.cat([p for per_angle in shifted_products(lap, angles, range(1, radius + 1)) for p in per_angle], 1)
+    energy = F.avg_pool2d(lap * lap, tile)                                              # (B, 1, h, w)
+    ac = (F.avg_pool2d(products, tile) / (energy + eps)).unflatten(1, (angles, radius))  # (B, A, R, h, w)
+    strongest = ac.detach().sum(2, keepdim=True).argmax(1, keepdim=True)
+    order = (strongest + torch.arange(angles, device=x.device).view(1, angles, 1, 1, 1)) % angles
+    aligned = ac.gather(1, order.expand_as(ac))
+    weight = energy.detach()[:, :, None]
+    return (aligned * weight).sum((-2, -1)) / (weight.sum((-2, -1)) + 1e-12)
+
+
+__all__ = ["aligned_blur_profile", "gaussian_window", "laplacian", "local_autocorrelation", "shifted_products"]

@@ -29,8 +29,8 @@ from blur2blur.config import limits
 from blur2blur.data.curriculum import Curriculum
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.images import read_image
-from blur2blur.losses import (PerceptualLoss, direction_keep_loss, discriminator_loss, generator_adv_loss,
-                             gradient_penalty)
+from blur2blur.losses import (PerceptualLoss, blur_profile_loss, direction_keep_loss, discriminator_loss,
+                             generator_adv_loss, gradient_penalty)
 from blur2blur.metrics import capped_psnr
 from blur2blur.models import create_model
 from blur2blur.ops import centre_crop
@@ -75,6 +75,9 @@ class TranslatorConfig:
     # The direction term (losses.direction_keep_loss) on the finest scale: G may remove detail along one
     # direction per tile, as a motion blur does, not in all of them. 0: off (the paper has no such term)
     lambda_direction: float = field(default=0.0, metadata=limits(minimum=0))
+    # The blur-profile term (losses.blur_profile_loss) on the finest scale: G's outputs should have, as a set,
+    # the known blur's autocorrelation along and across its path. 0: off (the paper has no such term)
+    lambda_profile: float = field(default=0.0, metadata=limits(minimum=0))
     # VGG19 / VGG16 taps / multi-scale L1 / the offline low-pass content term (losses.lowpass_content_loss)
     perceptual: Literal["paper", "reference", "pixel", "lowpass"] = "paper"
     # lowpass: the low-pass, in finest-scale pixels; Charbonnier's smooth zone (0.5/255); the high band's rate
@@ -300,6 +303,10 @@ class TranslatorTrainer(Trainer):
                     direction = direction_keep_loss(outs[-1].float(), y)
                     loss_g = loss_g + cfg.lambda_direction * direction
                     out["loss_direction"] = direction.detach()
+                if cfg.lambda_profile:
+                    profile = blur_profile_loss(outs[-1].float(), k.float())
+                    loss_g = loss_g + cfg.lambda_profile * profile
+                    out["loss_profile"] = profile.detach()
             self.discriminator.requires_grad_(True)
             step.optimize(loss_g, "translator")
             out.update(loss_g_adv=adv.detach(), loss_rec=rec.detach())
