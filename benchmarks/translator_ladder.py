@@ -32,6 +32,7 @@ resumes; jobs can run in separate processes (``--only``).
   python benchmarks/translator_ladder.py ... --only deblurrer          # then, in parallel:
   python benchmarks/translator_ladder.py ... --only upper:shape translate:shape:b
   python benchmarks/translator_ladder.py ... --only report             # ladder.json + ladder.md
+  python benchmarks/translator_ladder.py ... --only ceiling:ghost       # the same G trained supervised
 """
 
 from __future__ import annotations
@@ -253,6 +254,63 @@ def translate(args, name: str, rung: str) -> Path:
                    config=to_dict(cfg), info={"trained_by": "benchmarks/translator_ladder.py"},
                    desc=f"{name}/{rung}")
     return out
+
+
+def ceiling(args, name: str) -> dict:
+    """How far the ladder's G can go at all: the same network trained *supervised* for ``--ceiling-steps``,
+    each of B's shots paired with its scene shot by the known blur along the same camera path (the perfect
+    translation), L1 on 128-px crops of the finest scale, then scored as a curve point. A GAN cannot teach G
+    more than this; what lies between it and the perfect G is G's design, not the adversarial signal."""
+    import random
+
+    from tqdm import tqdm
+
+    from blur2blur.models import create_model, load_any
+    from blur2blur.models.checkpoint import save_checkpoint
+    from blur2blur.models.composed import ComposedDeblurrer
+    from blur2blur.train.translator import init_identity
+
+    cam_dir = args.out / "cameras" / name
+    out = cam_dir / f"ceiling{args.tag}"
+    result_file = out / "ceiling.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    data, cfg = camera_sets(args, name), translator_config(args)
+    b_pairs = shoot(scenes(args)["b"], cam_dir / "data" / "b", CAMERAS[name], args.seed + 10)
+    same_path = {p.scene: p for p in shoot(scenes(args)["b"], cam_dir / "data" / "b-known-same-path",
+                                          known_blur_camera(name), args.seed + 10)}
+    pairs = [(read_image(p.blurry)[0], read_image(same_path[p.scene].blurry)[0]) for p in b_pairs]
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    g = init_identity(create_model(cfg.arch, **cfg.arch_args))
+    opt = torch.optim.Adam(g.parameters(), lr=args.lr, betas=tuple(cfg.betas))
+    crop = min(128, *(min(y.shape[-2:]) for y, _ in pairs))
+    for _ in tqdm(range(args.ceiling_steps), desc=f"{name}/ceiling", unit="step"):
+        ys, ks = [], []
+        for _ in range(args.batch or cfg.loop.batch_size):
+            y, k = pairs[rng.randrange(len(pairs))]
+            i, j = rng.randrange(y.shape[1] - crop + 1), rng.randrange(y.shape[2] - crop + 1)
+            ys.append(y[:, i:i + crop, j:j + crop])
+            ks.append(k[:, i:i + crop, j:j + crop])
+        loss = F.l1_loss(g(torch.stack(ys))[-1], torch.stack(ks))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    g.eval()
+    save_checkpoint(g, out / "translator.safetensors", info={"trained_by": "benchmarks/translator_ladder.py ceiling"})
+    d_prime_path = deblurrer(args)
+    d_prime = load_any(d_prime_path).eval()
+    direct = evaluated(cam_dir / "eval" / "direct.json", d_prime_path, data["test"])
+    res = evaluated(out / "composed.json", lambda: ComposedDeblurrer.from_parts(g, d_prime).eval(), data["test"])
+    to_known = evaluated(out / "g_to_known.json", lambda: _Finest(g), data["translation"])
+    diff = paired_difference(res, direct)
+    result = {"steps": args.ceiling_steps, "d_psnr": diff["psnr"], "improved": diff["improved"],
+              "translation_psnr": to_known["summary"]["psnr"]}
+    write_json(result_file, result)
+    log(f"{name}: G trained supervised for {args.ceiling_steps} steps: D'(G(y)) {diff['psnr']:+.3f} dB over direct "
+        f"({100 * diff['improved']:.0f}% of crops improved), PSNR(G(y), known-blur shot) "
+        f"{result['translation_psnr']:.2f} dB")
+    return result
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -554,6 +612,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--deblurrer-steps", type=int, default=0,
                    help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is)")
     p.add_argument("--upper-steps", type=int, default=1000)
+    p.add_argument("--ceiling-steps", type=int, default=200,
+                   help="steps of the `ceiling:CAMERA` job (G trained supervised on the perfect translation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="", help="suffix of the rung folders (probes with other settings)")
     p.add_argument("--only", nargs="*", default=None,
@@ -575,6 +635,8 @@ def main(argv=None) -> None:
             upper(args, rest[0])
         elif kind == "translate":
             translate(args, rest[0], rest[1])
+        elif kind == "ceiling":
+            ceiling(args, rest[0])
         elif kind == "report":
             report(args)
         else:

@@ -51,9 +51,19 @@ def test_ladder_runs_every_job_and_reports_each_rung(tmp_path, capsys):
         assert rung["verdict"].startswith(("failed", "no gain", "no better than a fixed pre-blur", "learned"))
     md = (tmp_path / "run" / "ladder.md").read_text()
     assert "| a |" in md and "| b |" in md and "Learning curve" in md
+    # The ceiling: the same G trained supervised on B's shots paired with the known-blur shots of the same paths.
+    ladder.main(args + ["--ceiling-steps", "3", "--only", "ceiling:shape"])
+    cam_dir = tmp_path / "run" / "cameras" / "shape"
+    ceiling = json.loads((cam_dir / "ceiling" / "ceiling.json").read_text())
+    composed = json.loads((cam_dir / "ceiling" / "composed.json").read_text())
+    direct = json.loads((cam_dir / "eval" / "direct.json").read_text())
+    assert ceiling["steps"] == 3 and 0 <= ceiling["improved"] <= 1
+    assert ceiling["d_psnr"] == pytest.approx(composed["summary"]["psnr"] - direct["summary"]["psnr"], abs=1e-6)
+    assert ceiling["translation_psnr"] != pytest.approx(cam["translation_identity"], abs=1e-4)  # G moved
     # A rerun finds every result in place and trains nothing.
     before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*.safetensors"))
     ladder.main(args)
+    ladder.main(args + ["--ceiling-steps", "3", "--only", "ceiling:shape"])
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*.safetensors")) == before
 
 
