@@ -149,7 +149,7 @@ def camera_sets(args, name: str) -> dict:
     # config) exposed with the known blur: what a perfect G would hand D'.
     test_known = {p.scene: p for p in shoot(s["test"], d / "test-known", known_motion, args.seed + 12)}
     records = json.loads((d / "test" / "manifest.json").read_text())["images"]
-    out = {"test": test, "b": [p.blurry for p in b_pairs], "test_known": list(test_known.values()),
+    out = {"test": test, "b": [p.blurry for p in b_pairs], "b_pairs": b_pairs, "test_known": list(test_known.values()),
            "path_angles": {r["stem"]: path_angle(r["poses"]) for r in records},
            "translation": [BlurPair(t.blurry, test_known[t.scene].blurry, t.scene) for t in test],
            "train_pairs": b_pairs + s_pairs, "K_pairs": k_pairs,
@@ -276,10 +276,10 @@ def ceiling(args, name: str) -> dict:
     if result_file.exists():
         return json.loads(result_file.read_text())
     data, cfg = camera_sets(args, name), translator_config(args)
-    b_pairs = shoot(scenes(args)["b"], cam_dir / "data" / "b", CAMERAS[name], args.seed + 10)
+    # B's seed again: the same camera paths, exposed with the known blur (as test-known is for the test shots).
     same_path = {p.scene: p for p in shoot(scenes(args)["b"], cam_dir / "data" / "b-known-same-path",
                                           known_blur_camera(name), args.seed + 10)}
-    pairs = [(read_image(p.blurry)[0], read_image(same_path[p.scene].blurry)[0]) for p in b_pairs]
+    pairs = [(read_image(p.blurry)[0], read_image(same_path[p.scene].blurry)[0]) for p in data["b_pairs"]]
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     g = init_identity(create_model(cfg.arch, **cfg.arch_args))

@@ -80,9 +80,9 @@ def aligned_blur_profile(x: torch.Tensor, angles: int = 8, radius: int = 8, tile
     the strongest direction (a motion blur's path), row ``angles // 2`` the one across it, at offsets
     1 .. `radius` px, each in [-1, 1] (as :func:`local_autocorrelation`, but over `tile` x `tile` tiles
     instead of a Gaussian window, since only the mean is wanted here: forward and backward on 8 crops of
-256 px took 0.7 s on one core, 5.3 s with the window). Tiles weigh
-    by their Laplacian energy, so flat ones, whose values are noise, count little. The turning (an
-    argmax) and the weights carry no gradient; the values do.
+    256 px took 0.7 s on one core, 5.3 s with the window). Tiles weigh by their Laplacian energy, so flat
+    ones, whose values are noise, count little. The turning (an argmax) and the weights carry no
+    gradient; the values do.
     """
     if min(x.shape[-2:]) < tile:
         raise ValueError(f"images of {tuple(x.shape[-2:])} px are smaller than one {tile}-px tile")
