@@ -49,6 +49,13 @@ def test_ladder_runs_every_job_and_reports_each_rung(tmp_path, capsys):
         # ... and its distance to the known-blur shots is the camera's own (the same crops, scored once each).
         assert first["translation_psnr"] == pytest.approx(cam["translation_identity"], abs=1e-6)
         assert rung["verdict"].startswith(("failed", "no gain", "no better than a fixed pre-blur", "learned"))
+    # The best per-shot filter: D' on each test shot filtered towards its known-blur shot, paired with D' direct.
+    best = cam["best_filter"]
+    filtered = json.loads((tmp_path / "run" / "cameras" / "shape" / "eval" / "best-filter-9" / "deblurred.json")
+                          .read_text())
+    assert best["size"] == 9 and 0 <= best["improved"] <= 1
+    assert best["gain"] == pytest.approx(filtered["summary"]["psnr"] - cam["direct"], abs=1e-6)
+    assert best["translation_psnr"] > cam["translation_identity"]   # fitted towards the known-blur shot
     md = (tmp_path / "run" / "ladder.md").read_text()
     assert "| a |" in md and "| b |" in md and "Learning curve" in md
     # The ceiling: the same G trained supervised on B's shots paired with the known-blur shots of the same paths.
@@ -116,3 +123,22 @@ def test_effective_filter_recovers_the_filter_and_its_direction():
     with pytest.raises(ValueError, match="NaN or infinity"):
         ladder.effective_filter(y, diverged)
     assert ladder.path_angle([[-3.0, 3.0, 0.0], [0, 0, 0], [3.0, -3.0, 0.0]]) == pytest.approx(-math.pi / 4)
+
+
+def test_best_nonnegative_filter_finds_a_blur_and_never_a_negative_tap():
+    import torch
+
+    from blur2blur.ops import convolve_per_image
+
+    ladder = _ladder()
+    g = torch.Generator().manual_seed(1)
+    y = torch.rand(3, 40, 40, generator=g)
+    k = torch.rand(5, 5, generator=g)
+    k /= k.sum()
+    blurred = convolve_per_image(y[None], k.flip(-1, -2)[None])[0]  # a correlation with k
+    torch.testing.assert_close(ladder.best_nonnegative_filter(y, blurred, 5), k, atol=1e-5, rtol=0)
+    # A sharpening (negative side taps) is out of its reach: the best it can do stays non-negative.
+    sharpen = torch.zeros(5, 5)
+    sharpen[2, 2], sharpen[2, 1], sharpen[2, 3] = 2.0, -0.5, -0.5
+    taps = ladder.best_nonnegative_filter(y, convolve_per_image(y[None], sharpen[None])[0], 5)
+    assert taps.min() >= 0 and taps[2, 1] == 0 and taps[2, 3] == 0 and taps[2, 2] > 1
