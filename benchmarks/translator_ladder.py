@@ -114,9 +114,19 @@ def scenes(args) -> dict[str, list[Path]]:
 
 
 def shoot(photos: list[Path], folder: Path, camera, seed: int, sharp: str = "clean"):
-    if not (folder / "manifest.json").exists():
-        camera_sim.write_camera_pairs(photos, folder, camera, seed=seed, sharp=sharp, overwrite=folder.exists(),
-                                      show_progress=False)
+    """`camera` on `photos` into `folder` as pairs, or the pairs already there when its manifest records these
+    photos and settings. A folder shot with another seed, camera or photos is refused, not reused: a run with
+    another ``--seed`` needs its own ``--out``. A folder without a manifest (a shoot cut short) is shot over."""
+    manifest = folder / "manifest.json"
+    try:
+        camera_sim.write_camera_pairs(photos, folder, camera, seed=seed, sharp=sharp,
+                                      overwrite=folder.exists() and not manifest.exists(), show_progress=False)
+    except FileExistsError:
+        done = json.loads(manifest.read_text())
+        raise SystemExit(f"{folder} was shot with camera {done['camera']['name']!r}, seed {done['seed']}, "
+                         f"{len(done['images'])} photos (its manifest.json); this run asks camera {camera.name!r}, "
+                         f"seed {seed}, {len(photos)} photos, or other photos or camera settings: give it another "
+                         "--out") from None
     return find_pairs(folder, "folders")
 
 

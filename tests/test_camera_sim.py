@@ -258,6 +258,11 @@ def test_write_camera_pairs_layout_manifest_and_refusal(tmp_path, small_photos):
 
     with pytest.raises(FileExistsError, match="pairs"):
         write_camera_pairs(small_photos, out, "phone_like", show_progress=False)
+    # A rerun with the same settings finds the folder done, the photos' paths spelt another way included.
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    respelt = [tmp_path / "in" / ".." / "in" / p.name for p in small_photos]
+    assert write_camera_pairs(respelt, out, "phone_like", seed=7, show_progress=False) == out
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp
     cam_sharp = write_camera_pairs(small_photos, tmp_path / "s", "phone_like", seed=7, sharp="camera",
                                    show_progress=False)
     torch.testing.assert_close(read_image(cam_sharp / "sharp" / small_photos[1].name)[0],

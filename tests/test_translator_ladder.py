@@ -142,3 +142,16 @@ def test_best_nonnegative_filter_finds_a_blur_and_never_a_negative_tap():
     sharpen[2, 2], sharpen[2, 1], sharpen[2, 3] = 2.0, -0.5, -0.5
     taps = ladder.best_nonnegative_filter(y, convolve_per_image(y[None], sharpen[None])[0], 5)
     assert taps.min() >= 0 and taps[2, 1] == 0 and taps[2, 3] == 0 and taps[2, 2] > 1
+
+
+def test_a_shoot_with_another_seed_is_refused_not_reused(tmp_path):
+    ladder = _ladder()
+    photos = split_demo_photos()[1][:2]
+    camera = ladder.CAMERAS["ghost"]
+    pairs = ladder.shoot(photos, tmp_path / "b", camera, seed=3)
+    assert len(pairs) == 2
+    stamp = (tmp_path / "b" / "manifest.json").stat().st_mtime_ns
+    assert [p.blurry for p in ladder.shoot(photos, tmp_path / "b", camera, seed=3)] == [p.blurry for p in pairs]
+    with pytest.raises(SystemExit, match="seed 3, 2 photos .*asks camera .ghost., seed 4"):
+        ladder.shoot(photos, tmp_path / "b", camera, seed=4)
+    assert (tmp_path / "b" / "manifest.json").stat().st_mtime_ns == stamp   # nothing was shot over

@@ -642,7 +642,8 @@ def _finished_camera_folder(out: Path, camera: CameraConfig, seed: int, sharp: s
     return (done.get("format") == _MANIFEST_FORMAT and done.get("kind") == "camera"
             and done.get("camera") == json.loads(json.dumps(camera.to_dict())) and done.get("seed") == int(seed)
             and done.get("sharp") == sharp
-            and [r.get("photo") for r in done.get("images", [])] == [str(f) for f in files]
+            # The same photos however their paths were spelt (relative, through '..'): compared resolved.
+            and [Path(str(r.get("photo"))).resolve() for r in done.get("images", [])] == [f.resolve() for f in files]
             and all((out / d / f"{f.stem}.png").is_file() for f in files for d in ("blur", "sharp")))
 
 
