@@ -26,7 +26,9 @@ the camera's own images), so for `look` rungs b and c D has nothing to tell apar
 scenes come from the photographs given with ``--photos`` (downscaled, split by whole photo into
 test, B and S; photos that share a name with a bundled known-camera photo are left out, since
 D' has seen them). Everything lands in ``--out`` and is skipped when present, so the script
-resumes; jobs can run in separate processes (``--only``).
+resumes; jobs can run in separate processes (``--only``). A run whose photos, seed, long side, D' or
+upper-bound steps differ from those ``--out`` was made with is refused (``settings.json``): use another
+``--out``.
 
   python benchmarks/translator_ladder.py --photos PHOTOS_DIR [MORE_DIRS] --out runs/ladder
   python benchmarks/translator_ladder.py ... --only deblurrer          # then, in parallel:
@@ -676,8 +678,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+# What every result in --out depends on besides each job's own flags (the scenes, every shot, D', the upper
+# bound, and all scores of D'): a later run with other values would mix them silently (D' direct from one
+# deblurrer, a curve from another), so one --out keeps one set of them.
+SHARED_SETTINGS = ("photos", "long_side", "seed", "deblurrer_steps", "upper_steps")
+
+
+def check_out(args) -> None:
+    """Record the shared settings in ``--out/settings.json`` on the first run; refuse (SystemExit) a later run
+    into the same folder that asks for other ones."""
+    path = args.out / "settings.json"
+    mine = {k: getattr(args, k) for k in SHARED_SETTINGS}
+    mine["photos"] = [str(Path(p).resolve()) for p in args.photos]
+    if not path.exists():
+        write_json(path, mine)
+        return
+    theirs = json.loads(path.read_text())
+    differ = [k for k in SHARED_SETTINGS if theirs.get(k) != mine[k]]
+    if differ:
+        flags = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)} (this run: {mine[k]})" for k in differ)
+        raise SystemExit(f"{args.out} holds results made with {flags} ({path}): give this run another --out")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_out(args)
     jobs = args.only if args.only is not None else (
         ["deblurrer"] + [f"upper:{c}" for c in args.cameras]
         + [f"translate:{c}:{r}" for c in args.cameras for r in args.rungs] + ["report"])

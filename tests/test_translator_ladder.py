@@ -155,3 +155,16 @@ def test_a_shoot_with_another_seed_is_refused_not_reused(tmp_path):
     with pytest.raises(SystemExit, match="seed 3, 2 photos .*asks camera .ghost., seed 4"):
         ladder.shoot(photos, tmp_path / "b", camera, seed=4)
     assert (tmp_path / "b" / "manifest.json").stat().st_mtime_ns == stamp   # nothing was shot over
+
+
+def test_one_out_folder_keeps_one_set_of_shared_settings(tmp_path):
+    ladder = _ladder()
+    base = ["--photos", str(tmp_path / "photos"), "--out", str(tmp_path / "run")]
+    ladder.check_out(ladder.parse_args(base))
+    ladder.check_out(ladder.parse_args([*base, "--steps", "9", "--tag=-probe"]))   # a job's own flags may differ
+    respelt = ["--photos", str(tmp_path / "x" / ".." / "photos"), "--out", str(tmp_path / "run")]
+    ladder.check_out(ladder.parse_args(respelt))                                   # the same photos
+    with pytest.raises(SystemExit, match="--deblurrer-steps 0 \\(this run: 500\\)"):
+        ladder.check_out(ladder.parse_args([*base, "--deblurrer-steps", "500"]))
+    with pytest.raises(SystemExit, match="--seed 0 \\(this run: 1\\)"):
+        ladder.check_out(ladder.parse_args([*base, "--seed", "1"]))
