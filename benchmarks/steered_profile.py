@@ -32,40 +32,15 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).parent))
 import translator_ladder as ladder
 
-from blur2blur.data.datasets import random_crop_box
 from blur2blur.data.images import read_image
 from blur2blur.metrics import psnr
 from blur2blur.models import create_model
 from blur2blur.models.filter_translator import blur_direction, direction_features, steer_filters
 from blur2blur.ops import centre_crop, filter_per_pixel
-from blur2blur.seeding import randint
 
 K = 9
 TAPS = K * K
 BORDER = 8
-
-
-def training_shots(args, camera: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """B's scenes as whole shots (y, known): by the camera and by the known camera, along the same paths."""
-    s = ladder.scenes(args)
-    d = args.out / "cameras" / camera / "supervised"
-    seed = args.seed + 10                                    # B's seed in the ladder: the same paths
-    shots = ladder.shoot(s["b"], d / "b", ladder.CAMERAS[camera], seed)
-    known = {p.scene: p for p in ladder.shoot(s["b"], d / "b-known", ladder.known_blur_camera(camera), seed)}
-    return [(read_image(p.blurry)[0], read_image(known[p.scene].blurry)[0]) for p in shots]
-
-
-def batches(pairs, steps: int, batch: int, size: int, seed: int):
-    """`steps` batches (x, target), each (batch, 3, size, size): the same random crop of a random pair."""
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        ys, ks = [], []
-        for _ in range(batch):
-            y, k = pairs[randint(g, 0, len(pairs) - 1)]
-            i, j = random_crop_box(y.shape[1], y.shape[2], size, g)
-            ys.append(y[:, i:i + size, j:j + size])
-            ks.append(k[:, i:i + size, j:j + size])
-        yield torch.stack(ys), torch.stack(ks)
 
 
 def direction(x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +101,7 @@ def learned_profile(args, pairs, test, emission: str) -> list[tuple[int, float]]
 
     opt = torch.optim.Adam([head], lr=args.lr, betas=(0.5, 0.999))
     curve = [(0, score())]
-    for step, (x, target) in enumerate(batches(pairs, args.steps, 8, 128, args.seed), 1):
+    for step, (x, target) in enumerate(ladder.paired_crops(pairs, args.steps, 8, 128, args.seed), 1):
         out = emit(x, direction(x))
         b = BORDER
         loss = F.mse_loss(out[..., b:-b, b:-b], target[..., b:-b, b:-b])
@@ -156,11 +131,11 @@ def main(argv=None) -> None:
     test = [(centre_crop(read_image(t.blurry)[0], 256), centre_crop(read_image(t.sharp)[0], 256))
             for t in data["translation"]]
     test = [((y, k), direction(y[None])) for y, k in test]
-    pairs = training_shots(ladder_args, args.camera)
+    pairs = ladder.b_translation_pairs(ladder_args, args.camera)
     identity = sum(psnr_inner(y, k) for (y, k), _ in test) / len(test)
     print(f"{args.camera}: {len(pairs)} training scenes, {len(test)} test crops; y itself: {identity:.2f} dB")
     if "nnls" in args.only:
-        crops = [(x[0], k[0]) for x, k in batches(pairs, 4 * len(pairs), 1, 128, args.seed)]
+        crops = [(x[0], k[0]) for x, k in ladder.paired_crops(pairs, 4 * len(pairs), 1, 128, args.seed)]
         profile = nnls_profile(crops, 1000, args.seed)
         with torch.no_grad():
             scores = []

@@ -161,7 +161,7 @@ def camera_sets(args, name: str) -> dict:
     # config) exposed with the known blur: what a perfect G would hand D'.
     test_known = {p.scene: p for p in shoot(s["test"], d / "test-known", known_motion, args.seed + 12)}
     records = json.loads((d / "test" / "manifest.json").read_text())["images"]
-    out = {"test": test, "b": [p.blurry for p in b_pairs], "b_pairs": b_pairs, "test_known": list(test_known.values()),
+    out = {"test": test, "b_pairs": b_pairs, "test_known": list(test_known.values()),
            "path_angles": {r["stem"]: path_angle(r["poses"]) for r in records},
            "translation": [BlurPair(t.blurry, test_known[t.scene].blurry, t.scene) for t in test],
            "train_pairs": b_pairs + s_pairs, "K_pairs": k_pairs,
@@ -256,7 +256,7 @@ def translate(args, name: str, rung: str) -> Path:
     if out.exists():
         return out
     data = camera_sets(args, name)
-    blurry, known = [str(p) for p in data["b"]], [str(p) for p in data["K"][rung]]
+    blurry, known = [str(p.blurry) for p in data["b_pairs"]], [str(p) for p in data["K"][rung]]
     held = max(1, len(blurry) // 10)
     cfg = translator_config(args)
     trainer = TranslatorTrainer(cfg, blurry[:-held], known[:-held], setup_runtime(cfg.loop),
@@ -268,14 +268,37 @@ def translate(args, name: str, rung: str) -> Path:
     return out
 
 
+def b_translation_pairs(args, name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """B's shots (3, H, W), each with its scene shot by the known blur along the same camera path (B's seed
+    again, as test-known is for the test shots): the perfect translation, for G trained supervised."""
+    folder = args.out / "cameras" / name / "data" / "b-known-same-path"
+    same_path = {p.scene: p for p in shoot(scenes(args)["b"], folder, known_blur_camera(name), args.seed + 10)}
+    return [(read_image(p.blurry)[0], read_image(same_path[p.scene].blurry)[0])
+            for p in camera_sets(args, name)["b_pairs"]]
+
+
+def paired_crops(pairs, steps: int, batch: int, size: int, seed: int):
+    """`steps` batches (x, target), each (batch, 3, size, size): the same random crop of a random pair."""
+    from blur2blur.data.datasets import random_crop_box
+    from blur2blur.seeding import randint
+
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        ys, ks = [], []
+        for _ in range(batch):
+            y, k = pairs[randint(g, 0, len(pairs) - 1)]
+            i, j = random_crop_box(y.shape[1], y.shape[2], size, g)
+            ys.append(y[:, i:i + size, j:j + size])
+            ks.append(k[:, i:i + size, j:j + size])
+        yield torch.stack(ys), torch.stack(ks)
+
+
 def ceiling(args, name: str) -> dict:
     """How far the ladder's G can go at all: the same network trained *supervised* for ``--ceiling-steps``,
     each of B's shots paired with its scene shot by the known blur along the same camera path (the perfect
     translation), L1 on 128-px crops of the finest scale, then scored as a curve point: how near the known-blur
     shots this G can get. It does not bound D's gain: a GAN's G that blurs more than L1 asks can gain more
     from a D' that wants it (BENCHMARKS.md, camera `ghost`, tenth session)."""
-    import random
-
     from tqdm import tqdm
 
     from blur2blur.models import create_model, load_any
@@ -289,23 +312,14 @@ def ceiling(args, name: str) -> dict:
     if result_file.exists():
         return json.loads(result_file.read_text())
     data, cfg = camera_sets(args, name), translator_config(args)
-    # B's seed again: the same camera paths, exposed with the known blur (as test-known is for the test shots).
-    same_path = {p.scene: p for p in shoot(scenes(args)["b"], cam_dir / "data" / "b-known-same-path",
-                                          known_blur_camera(name), args.seed + 10)}
-    pairs = [(read_image(p.blurry)[0], read_image(same_path[p.scene].blurry)[0]) for p in data["b_pairs"]]
+    pairs = b_translation_pairs(args, name)
     torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
     g = init_identity(create_model(cfg.arch, **cfg.arch_args))
     opt = torch.optim.Adam(g.parameters(), lr=args.lr, betas=tuple(cfg.betas))
     crop = min(128, *(min(y.shape[-2:]) for y, _ in pairs))
-    for _ in tqdm(range(args.ceiling_steps), desc=f"{name}/ceiling", unit="step"):
-        ys, ks = [], []
-        for _ in range(args.batch or cfg.loop.batch_size):
-            y, k = pairs[rng.randrange(len(pairs))]
-            i, j = rng.randrange(y.shape[1] - crop + 1), rng.randrange(y.shape[2] - crop + 1)
-            ys.append(y[:, i:i + crop, j:j + crop])
-            ks.append(k[:, i:i + crop, j:j + crop])
-        loss = F.l1_loss(g(torch.stack(ys))[-1], torch.stack(ks))
+    batches = paired_crops(pairs, args.ceiling_steps, args.batch or cfg.loop.batch_size, crop, args.seed)
+    for ys, ks in tqdm(batches, total=args.ceiling_steps, desc=f"{name}/ceiling", unit="step"):
+        loss = F.l1_loss(g(ys)[-1], ks)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -391,6 +405,15 @@ def path_angle(poses) -> float:
     return math.atan2(poses[-1][1] - poses[0][1], poses[-1][0] - poses[0][0])
 
 
+def filter_system(y: torch.Tensor, target: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The least-squares system of a ``size x size`` filter (one for every channel) mapping y to target, as a
+    correlation over the valid region: ``rows @ taps ~ wanted``. y, target: (3, H, W). Returns rows
+    (N, size * size) and wanted (N,), float64, N = 3 (H - size + 1) (W - size + 1)."""
+    r = size // 2
+    rows = F.unfold(y[:, None].double(), size).permute(0, 2, 1).reshape(-1, size * size)
+    return rows, target[:, r:target.shape[1] - r, r:target.shape[2] - r].double().reshape(-1)
+
+
 def effective_filter(y: torch.Tensor, out: torch.Tensor, size: int = 9) -> torch.Tensor:
     """The one ``size x size`` filter k (the same for every channel) that best maps y to out in least
     squares: ``k * y ~ out`` over the valid region. y, out: (3, H, W). Returns (size, size), not normalised.
@@ -398,10 +421,8 @@ def effective_filter(y: torch.Tensor, out: torch.Tensor, size: int = 9) -> torch
     Raises ValueError when either image holds NaN or infinity (LAPACK fails obscurely on them)."""
     if not (torch.isfinite(y).all() and torch.isfinite(out).all()):
         raise ValueError("effective_filter: an image holds NaN or infinity (a diverged G?)")
-    r = size // 2
-    rows = F.unfold(y[:, None].double(), size).permute(0, 2, 1).reshape(-1, size * size)
-    target = out[:, r:out.shape[1] - r, r:out.shape[2] - r].double().reshape(-1, 1)
-    return torch.linalg.lstsq(rows, target).solution.view(size, size).float()
+    rows, target = filter_system(y, out, size)
+    return torch.linalg.lstsq(rows, target[:, None]).solution.view(size, size).float()
 
 
 def best_nonnegative_filter(y: torch.Tensor, target: torch.Tensor, size: int = 9, samples: int = 60_000,
@@ -413,9 +434,7 @@ def best_nonnegative_filter(y: torch.Tensor, target: torch.Tensor, size: int = 9
     import numpy as np
     from scipy.optimize import nnls
 
-    r = size // 2
-    rows = F.unfold(y[:, None].double(), size).permute(0, 2, 1).reshape(-1, size * size).numpy()
-    wanted = target[:, r:target.shape[1] - r, r:target.shape[2] - r].double().reshape(-1).numpy()
+    rows, wanted = (t.numpy() for t in filter_system(y, target, size))
     pick = np.random.default_rng(seed).choice(len(wanted), min(len(wanted), samples), replace=False)
     taps, _ = nnls(rows[pick], wanted[pick])
     return torch.from_numpy(taps).float().view(size, size)
@@ -566,14 +585,14 @@ def report(args) -> dict:
         preblur = best_preblur(cam_dir, d_prime, data["test"], direct)
         filtered = best_filter(cam_dir, d_prime, data, direct, args.kernel_size)
         perfect_along = perfect_filter(data)
-        cam = {"sizes": {"B": len(data["b"]), "test_crops": direct["summary"]["samples"],
+        cam = {"sizes": {"B": len(data["b_pairs"]), "test_crops": direct["summary"]["samples"],
                          **{f"K_{r}": len(v) for r, v in data["K"].items()}},
                "blurry": blurry["summary"]["psnr"], "direct": direct["summary"]["psnr"],
                "upper": up["summary"]["psnr"], "upper_gain": up_gain["psnr"], "perfect": perfect["summary"]["psnr"],
                "perfect_gain": perfect_gain["psnr"], "translation_identity": identity["summary"]["psnr"],
                "preblur": preblur, "best_filter": filtered, "perfect_filter": perfect_along, "rungs": {}}
         lines += [f"## Camera `{name}`", "",
-                  f"B: {len(data['b'])} images; test: {direct['summary']['samples']} crops. Blurry "
+                  f"B: {len(data['b_pairs'])} images; test: {direct['summary']['samples']} crops. Blurry "
                   f"{cam['blurry']:.2f} dB, D' direct {cam['direct']:.2f}, upper bound {cam['upper']:.2f} "
                   f"({up_gain['psnr']:+.2f} dB over direct, {100 * up_gain['improved']:.0f}% of crops). A perfect G "
                   f"(D' on the same shots with the known blur): {cam['perfect']:.2f} dB ({perfect_gain['psnr']:+.2f} "
