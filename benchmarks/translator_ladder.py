@@ -331,12 +331,16 @@ def ceiling(args, name: str) -> dict:
     res = evaluated(out / "composed.json", lambda: ComposedDeblurrer.from_parts(g, d_prime).eval(), data["test"])
     to_known = evaluated(out / "g_to_known.json", lambda: _Finest(g), data["translation"])
     diff = paired_difference(res, direct)
+    along = g_filter_along_path(g, data)
     result = {"steps": args.ceiling_steps, "d_psnr": diff["psnr"], "improved": diff["improved"],
-              "translation_psnr": to_known["summary"]["psnr"]}
+              "translation_psnr": to_known["summary"]["psnr"], "filter_along_spread": along["along_spread"],
+              "length_tracking": None if along["along_spreads"] is None else
+              length_tracking(along["along_spreads"], perfect_filter(data)["along_spreads"])}
     write_json(result_file, result)
     log(f"{name}: G trained supervised for {args.ceiling_steps} steps: D'(G(y)) {diff['psnr']:+.3f} dB over direct "
         f"({100 * diff['improved']:.0f}% of crops improved), PSNR(G(y), known-blur shot) "
-        f"{result['translation_psnr']:.2f} dB")
+        f"{result['translation_psnr']:.2f} dB; spread along the path {_num(result['filter_along_spread'])} px, "
+        f"length tracking {_num(result['length_tracking'])}")
     return result
 
 
@@ -463,20 +467,49 @@ def best_filter(cam_dir: Path, d_prime_path: Path, data: dict, direct: dict, siz
             "translation_psnr": evaluated(folder / "to-known.json", None, to_known)["summary"]["psnr"]}
 
 
-def filter_shape(k: torch.Tensor) -> dict:
-    """A filter's spread as an ellipse: ``angle`` (radians, x right, y down) of its long axis, ``anisotropy``
-    sqrt(long / short second moment) (1: round), ``spread`` sqrt of the total second moment (px), from the
-    taps clipped at zero and normalised."""
+def _second_moments(k: torch.Tensor) -> tuple[float, float, float]:
+    """A filter's central second moments (cuu, cvv, cuv) in px² (u: x right, v: y down), from the taps clipped
+    at zero and normalised."""
     w = k.clamp(min=0).double()
     w = w / w.sum()
     r = k.shape[0] // 2
     v, u = torch.meshgrid(torch.arange(-r, r + 1.0, dtype=w.dtype), torch.arange(-r, r + 1.0, dtype=w.dtype),
                           indexing="ij")
     u, v = u - (w * u).sum(), v - (w * v).sum()
-    cuu, cvv, cuv = (w * u * u).sum().item(), (w * v * v).sum().item(), (w * u * v).sum().item()
+    return (w * u * u).sum().item(), (w * v * v).sum().item(), (w * u * v).sum().item()
+
+
+def filter_shape(k: torch.Tensor) -> dict:
+    """A filter's spread as an ellipse: ``angle`` (radians, x right, y down) of its long axis, ``anisotropy``
+    sqrt(long / short second moment) (1: round), ``spread`` sqrt of the total second moment (px), from the
+    taps clipped at zero and normalised."""
+    cuu, cvv, cuv = _second_moments(k)
     half, root = (cuu + cvv) / 2, math.sqrt(((cuu - cvv) / 2) ** 2 + cuv ** 2)
     return {"angle": 0.5 * math.atan2(2 * cuv, cuu - cvv),
             "anisotropy": math.sqrt((half + root) / max(half - root, 1e-9)), "spread": math.sqrt(cuu + cvv)}
+
+
+def spread_along(k: torch.Tensor, angle: float) -> float:
+    """A filter's spread (px: the standard deviation of its clipped, normalised taps) along direction `angle`
+    (radians, x right, y down). A straight blur of length L has L / sqrt(12) along its path."""
+    cuu, cvv, cuv = _second_moments(k)
+    c, s = math.cos(angle), math.sin(angle)
+    return math.sqrt(max(cuu * c * c + 2 * cuv * c * s + cvv * s * s, 0.0))
+
+
+def length_tracking(spreads: list[float], wanted: list[float]) -> float | None:
+    """Whether G's blur length follows each shot's: the correlation (Pearson's r) over the test shots between
+    G's spread along the path and a perfect G's. 1: G blurs each shot as far as that shot needs; about 0: one
+    length for every shot, too long on short blurs. None when either has no spread to compare (all equal, or
+    fewer than 3 shots)."""
+    import statistics
+
+    if len(spreads) < 3:
+        return None
+    try:
+        return statistics.correlation(spreads, wanted)
+    except statistics.StatisticsError:  # a constant list: no spread to correlate
+        return None
 
 
 # Below this spread (px) a fitted filter is the unit tap: it has no direction to compare.
@@ -484,26 +517,46 @@ FILTER_SPREAD_PX = 0.1
 
 
 def filter_along_path(crops, outs, stems, angles: dict) -> dict:
-    """How G's blur lies against each test shot's path: the mean anisotropy of its effective filter and the
+    """How G's blur lies against each test shot's path: the mean anisotropy of its effective filter, the
     mean |cos| between the filter's long axis and the path (1: along it; 2/pi ~ 0.64 for directions at
-    random; None where G adds no blur, or its output is not finite)."""
+    random), and its spread along the path (px), per shot (``along_spreads``) and their mean (``along_spread``);
+    all None where G adds no blur, or its output is not finite."""
+    nothing = {"alignment": None, "anisotropy": None, "along_spread": None, "along_spreads": None}
     if not all(torch.isfinite(o).all() for o in outs):
-        return {"alignment": None, "anisotropy": None}
-    shapes = [filter_shape(effective_filter(c, o)) for c, o in zip(crops, outs)]
+        return nothing
+    filters = [effective_filter(c, o) for c, o in zip(crops, outs)]
+    shapes = [filter_shape(k) for k in filters]
     moved = [(s, angles[stem]) for s, stem in zip(shapes, stems) if s["spread"] > FILTER_SPREAD_PX]
     if not moved:
-        return {"alignment": None, "anisotropy": None}
+        return nothing
+    along = [spread_along(k, angles[stem]) for k, stem in zip(filters, stems)]
     return {"alignment": sum(abs(math.cos(s["angle"] - a)) for s, a in moved) / len(moved),
-            "anisotropy": sum(s["anisotropy"] for s, _ in moved) / len(moved)}
+            "anisotropy": sum(s["anisotropy"] for s, _ in moved) / len(moved),
+            "along_spread": sum(along) / len(along), "along_spreads": along}
+
+
+def test_crops(data: dict) -> list[torch.Tensor]:
+    """The test shots' central 256-px crops (3, 256, 256), on which G's blur is fitted as filters."""
+    from blur2blur.ops import centre_crop
+
+    return [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
 
 
 def perfect_filter(data: dict) -> dict:
     """`filter_along_path` for a perfect G: the test shots mapped to the same shots with the known blur."""
     from blur2blur.ops import centre_crop
 
-    ys = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
     known = [centre_crop(read_image(k.sharp)[0], 256) for k in data["translation"]]  # (y, known-blur shot)
-    return filter_along_path(ys, known, [Path(t.blurry).stem for t in data["test"]], data["path_angles"])
+    return filter_along_path(test_crops(data), known, [Path(t.blurry).stem for t in data["test"]],
+                             data["path_angles"])
+
+
+@torch.no_grad()
+def g_filter_along_path(g: torch.nn.Module, data: dict, crops: list[torch.Tensor] | None = None) -> dict:
+    """`filter_along_path` for translator `g` on the test crops (:func:`test_crops`, or `crops` given)."""
+    crops = test_crops(data) if crops is None else crops
+    outs = [g(c[None])[-1][0] for c in crops]
+    return filter_along_path(crops, outs, [Path(t.blurry).stem for t in data["test"]], data["path_angles"])
 
 
 def _num(x: float | None) -> str:
@@ -512,17 +565,17 @@ def _num(x: float | None) -> str:
 
 @torch.no_grad()
 def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: dict, upper_result: dict,
-          steps: set[int] | None = None) -> list[dict]:
+          perfect_along: dict, steps: set[int] | None = None) -> list[dict]:
     """D'(G(y)) on the test pairs at every checkpoint of the rung's translator (the learning curve), or only at
-    `steps` (a look at a run still training)."""
+    `steps` (a look at a run still training). `perfect_along`: :func:`perfect_filter`, against which G's blur
+    length is compared shot by shot."""
     from blur2blur.models import load_any
     from blur2blur.models.composed import ComposedDeblurrer
-    from blur2blur.ops import centre_crop
     from blur2blur.train.translator import drift_psnr, translators_at_checkpoints
 
     run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
     d_prime = load_any(d_prime_path).eval()
-    crops = [centre_crop(read_image(t.blurry)[0], 256) for t in data["test"]]
+    crops = test_crops(data)
     stems = [Path(t.blurry).stem for t in data["test"]]
     cfg = translator_config(args)
     heldout = {}
@@ -552,7 +605,10 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
                        "d_psnr": diff["psnr"],
                        "improved": diff["improved"], "gap_closed": diff["psnr"] / up if up > 0 else None,
                        "drift_test": sum(drift) / len(drift), "filter_alignment": along["alignment"],
-                       "filter_anisotropy": along["anisotropy"], "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
+                       "filter_anisotropy": along["anisotropy"], "filter_along_spread": along["along_spread"],
+                       "length_tracking": None if along["along_spreads"] is None else
+                       length_tracking(along["along_spreads"], perfect_along["along_spreads"]),
+                       "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
                        "d_acc_heldout": h.get("d_acc_heldout"), "drift_heldout": h.get("drift_psnr")})
     return points
 
@@ -606,14 +662,15 @@ def report(args) -> dict:
                   f"{filtered['translation_psnr']:.2f} dB from the known-blur shot. "
                   f"The blur a perfect G adds, fitted as one filter per test shot: anisotropy "
                   f"{_num(perfect_along['anisotropy'])}, alignment with the camera's path "
-                  f"{_num(perfect_along['alignment'])} (|cos|; 0.64 for directions at random).", "",
+                  f"{_num(perfect_along['alignment'])} (|cos|; 0.64 for directions at random), spread along the "
+                  f"path {_num(perfect_along['along_spread'])} px.", "",
                   "| rung | K | D acc K vs B (held-out) | drift PSNR(G(y), y) | PSNR(G(y), known-blur shot) | "
                   "D' gain on K | D'(G(y)) | Δ vs direct | improved | gap closed | verdict |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for rung in args.rungs:
             if not (cam_dir / f"rung-{rung}{args.tag}" / "translator-run").is_dir():
                 continue
-            points = curve(args, name, rung, data, d_prime, direct, up)
+            points = curve(args, name, rung, data, d_prime, direct, up, perfect_along)
             if not points:
                 continue
             last = points[-1]
@@ -634,11 +691,13 @@ def report(args) -> dict:
                          f"{last['d_psnr']:+.2f} | {100 * last['improved']:.0f}% | "
                          f"{'–' if gap is None else f'{round(100 * gap) or 0}%'} | {verdict} |")
         lines += ["", "Learning curve (gap closed; PSNR(G(y), known-blur shot); G's filter: alignment with the "
-                  "path / anisotropy), at each evaluated step:", ""]
+                  "path / anisotropy / spread along the path, px / length tracking, the correlation of that spread "
+                  "with a perfect G's over the test shots), at each evaluated step:", ""]
         for rung, r in cam["rungs"].items():
             pts = ", ".join(f"{p['step']}: {round(100 * (p['gap_closed'] or 0)) or 0}% "
                             f"({p['translation_psnr']:.2f} dB; {_num(p['filter_alignment'])} / "
-                            f"{_num(p['filter_anisotropy'])})" for p in r["curve"])
+                            f"{_num(p['filter_anisotropy'])} / {_num(p['filter_along_spread'])} / "
+                            f"{_num(p['length_tracking'])})" for p in r["curve"])
             lines.append(f"- rung {rung}: {pts}")
         lines.append("")
         results["cameras"][name] = cam

@@ -48,7 +48,10 @@ def test_ladder_runs_every_job_and_reports_each_rung(tmp_path, capsys):
         assert first["drift_test"] == 100.0 and abs(first["d_psnr"]) < 1e-6
         # ... and its distance to the known-blur shots is the camera's own (the same crops, scored once each).
         assert first["translation_psnr"] == pytest.approx(cam["translation_identity"], abs=1e-6)
+        assert first["length_tracking"] is None and first["filter_along_spread"] is None  # no blur to compare
         assert rung["verdict"].startswith(("failed", "no gain", "no better than a fixed pre-blur", "learned"))
+    # A perfect G's blur along each test shot's path: one spread per shot (4 crops per shot).
+    assert len(cam["perfect_filter"]["along_spreads"]) == cam["sizes"]["test_crops"] // 4
     # The best per-shot filter: D' on each test shot filtered towards its known-blur shot, paired with D' direct.
     best = cam["best_filter"]
     filtered = json.loads((tmp_path / "run" / "cameras" / "shape" / "eval" / "best-filter-9" / "deblurred.json")
@@ -67,6 +70,7 @@ def test_ladder_runs_every_job_and_reports_each_rung(tmp_path, capsys):
     assert ceiling["steps"] == 3 and 0 <= ceiling["improved"] <= 1
     assert ceiling["d_psnr"] == pytest.approx(composed["summary"]["psnr"] - direct["summary"]["psnr"], abs=1e-6)
     assert ceiling["translation_psnr"] != pytest.approx(cam["translation_identity"], abs=1e-4)  # G moved
+    assert ceiling["filter_along_spread"] > 0 and "length_tracking" in ceiling
     # A rerun finds every result in place and trains nothing.
     before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*.safetensors"))
     ladder.main(args)
@@ -116,13 +120,46 @@ def test_effective_filter_recovers_the_filter_and_its_direction():
     along = ladder.filter_along_path([y, y], [smeared, smeared], ["along", "across"], angles)
     assert along["alignment"] == pytest.approx(0.5, abs=1e-3)
     assert ladder.filter_along_path([y], [smeared], ["along"], angles)["alignment"] == pytest.approx(1.0, abs=1e-3)
-    assert ladder.filter_along_path([y], [y], ["along"], angles) == {"alignment": None, "anisotropy": None}
+    nothing = {"alignment": None, "anisotropy": None, "along_spread": None, "along_spreads": None}
+    assert ladder.filter_along_path([y], [y], ["along"], angles) == nothing
     diverged = smeared.clone()
     diverged[0, 0, 0] = float("nan")
-    assert ladder.filter_along_path([y], [diverged], ["along"], angles) == {"alignment": None, "anisotropy": None}
+    assert ladder.filter_along_path([y], [diverged], ["along"], angles) == nothing
     with pytest.raises(ValueError, match="NaN or infinity"):
         ladder.effective_filter(y, diverged)
     assert ladder.path_angle([[-3.0, 3.0, 0.0], [0, 0, 0], [3.0, -3.0, 0.0]]) == pytest.approx(-math.pi / 4)
+
+
+def test_spread_along_the_path_and_length_tracking():
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    ladder = _ladder()
+    line = torch.zeros(9, 9)
+    line[4, :] = 1 / 9  # 9 px along x: spread sqrt(mean(u^2)), u = -4..4
+    assert ladder.spread_along(line, 0.0) == pytest.approx(math.sqrt(60 / 9), abs=1e-6)
+    assert ladder.spread_along(line, math.pi / 2) == pytest.approx(0.0, abs=1e-6)
+    assert ladder.spread_along(line, math.pi / 4) == pytest.approx(math.sqrt(60 / 9 / 2), abs=1e-6)
+
+    # shots smeared by 3-, 5- and 9-px lines along their paths: G's spreads follow each shot's length
+    y = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(0))
+    lines = []
+    for length in (3, 5, 9):
+        k = torch.zeros(9, 9)
+        k[4, 4 - length // 2:5 + length // 2] = 1 / length
+        lines.append(k)
+    outs = [F.conv2d(y[:, None], k[None, None], padding=4)[:, 0] for k in lines]
+    stems = ["a", "b", "c"]
+    along = ladder.filter_along_path([y] * 3, outs, stems, dict.fromkeys(stems, 0.0))
+    wanted = [math.sqrt(sum(u * u for u in range(-(n // 2), n // 2 + 1)) / n) for n in (3, 5, 9)]
+    assert along["along_spreads"] == pytest.approx(wanted, abs=1e-3)
+    assert along["along_spread"] == pytest.approx(sum(wanted) / 3, abs=1e-3)
+    assert ladder.length_tracking(along["along_spreads"], wanted) == pytest.approx(1.0, abs=1e-6)
+    assert ladder.length_tracking(along["along_spreads"], wanted[::-1]) < -0.9   # longest where shortest is wanted
+    assert ladder.length_tracking([1.5, 1.5, 1.5], wanted) is None                # one length for every shot
+    assert ladder.length_tracking(wanted[:2], wanted[:2]) is None                 # too few shots
 
 
 def test_best_nonnegative_filter_finds_a_blur_and_never_a_negative_tap():
