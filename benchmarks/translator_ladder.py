@@ -500,8 +500,8 @@ def spread_along(k: torch.Tensor, angle: float) -> float:
 def length_tracking(spreads: list[float], wanted: list[float]) -> float | None:
     """Whether G's blur length follows each shot's: the correlation (Pearson's r) over the test shots between
     G's spread along the path and a perfect G's. 1: G blurs each shot as far as that shot needs; about 0: one
-    length for every shot, too long on short blurs. None when either has no spread to compare (all equal, or
-    fewer than 3 shots)."""
+    length for every shot; negative: longest where the shortest is needed. None when either has no spread to
+    compare (all equal, or fewer than 3 shots)."""
     import statistics
 
     if len(spreads) < 3:
@@ -535,7 +535,7 @@ def filter_along_path(crops, outs, stems, angles: dict) -> dict:
             "along_spread": sum(along) / len(along), "along_spreads": along}
 
 
-def test_crops(data: dict) -> list[torch.Tensor]:
+def shot_crops(data: dict) -> list[torch.Tensor]:
     """The test shots' central 256-px crops (3, 256, 256), on which G's blur is fitted as filters."""
     from blur2blur.ops import centre_crop
 
@@ -547,14 +547,14 @@ def perfect_filter(data: dict) -> dict:
     from blur2blur.ops import centre_crop
 
     known = [centre_crop(read_image(k.sharp)[0], 256) for k in data["translation"]]  # (y, known-blur shot)
-    return filter_along_path(test_crops(data), known, [Path(t.blurry).stem for t in data["test"]],
+    return filter_along_path(shot_crops(data), known, [Path(t.blurry).stem for t in data["test"]],
                              data["path_angles"])
 
 
 @torch.no_grad()
-def g_filter_along_path(g: torch.nn.Module, data: dict, crops: list[torch.Tensor] | None = None) -> dict:
-    """`filter_along_path` for translator `g` on the test crops (:func:`test_crops`, or `crops` given)."""
-    crops = test_crops(data) if crops is None else crops
+def g_filter_along_path(g: torch.nn.Module, data: dict) -> dict:
+    """`filter_along_path` for translator `g` on the test shots' crops (:func:`shot_crops`)."""
+    crops = shot_crops(data)
     outs = [g(c[None])[-1][0] for c in crops]
     return filter_along_path(crops, outs, [Path(t.blurry).stem for t in data["test"]], data["path_angles"])
 
@@ -575,7 +575,7 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
 
     run = args.out / "cameras" / name / f"rung-{rung}{args.tag}"
     d_prime = load_any(d_prime_path).eval()
-    crops = test_crops(data)
+    crops = shot_crops(data)
     stems = [Path(t.blurry).stem for t in data["test"]]
     cfg = translator_config(args)
     heldout = {}
