@@ -334,8 +334,7 @@ def ceiling(args, name: str) -> dict:
     along = g_filter_along_path(g, data)
     result = {"steps": args.ceiling_steps, "d_psnr": diff["psnr"], "improved": diff["improved"],
               "translation_psnr": to_known["summary"]["psnr"], "filter_along_spread": along["along_spread"],
-              "length_tracking": None if along["along_spreads"] is None else
-              length_tracking(along["along_spreads"], perfect_filter(data)["along_spreads"])}
+              "length_tracking": length_tracking(along["along_spreads"], perfect_filter(data)["along_spreads"])}
     write_json(result_file, result)
     log(f"{name}: G trained supervised for {args.ceiling_steps} steps: D'(G(y)) {diff['psnr']:+.3f} dB over direct "
         f"({100 * diff['improved']:.0f}% of crops improved), PSNR(G(y), known-blur shot) "
@@ -497,14 +496,14 @@ def spread_along(k: torch.Tensor, angle: float) -> float:
     return math.sqrt(max(cuu * c * c + 2 * cuv * c * s + cvv * s * s, 0.0))
 
 
-def length_tracking(spreads: list[float], wanted: list[float]) -> float | None:
+def length_tracking(spreads: list[float] | None, wanted: list[float] | None) -> float | None:
     """Whether G's blur length follows each shot's: the correlation (Pearson's r) over the test shots between
     G's spread along the path and a perfect G's. 1: G blurs each shot as far as that shot needs; about 0: one
     length for every shot; negative: longest where the shortest is needed. None when either has no spread to
-    compare (all equal, or fewer than 3 shots)."""
+    compare (None: G, or a perfect G, adds no blur; all equal; fewer than 3 shots)."""
     import statistics
 
-    if len(spreads) < 3:
+    if spreads is None or wanted is None or len(spreads) < 3:
         return None
     try:
         return statistics.correlation(spreads, wanted)
@@ -606,8 +605,7 @@ def curve(args, name: str, rung: str, data: dict, d_prime_path: Path, direct: di
                        "improved": diff["improved"], "gap_closed": diff["psnr"] / up if up > 0 else None,
                        "drift_test": sum(drift) / len(drift), "filter_alignment": along["alignment"],
                        "filter_anisotropy": along["anisotropy"], "filter_along_spread": along["along_spread"],
-                       "length_tracking": None if along["along_spreads"] is None else
-                       length_tracking(along["along_spreads"], perfect_along["along_spreads"]),
+                       "length_tracking": length_tracking(along["along_spreads"], perfect_along["along_spreads"]),
                        "d_acc_b_vs_k": h.get("d_acc_b_vs_k"),
                        "d_acc_heldout": h.get("d_acc_heldout"), "drift_heldout": h.get("drift_psnr")})
     return points

@@ -160,6 +160,7 @@ def test_spread_along_the_path_and_length_tracking():
     assert ladder.length_tracking(along["along_spreads"], wanted[::-1]) < -0.9   # longest where shortest is wanted
     assert ladder.length_tracking([1.5, 1.5, 1.5], wanted) is None                # one length for every shot
     assert ladder.length_tracking(wanted[:2], wanted[:2]) is None                 # too few shots
+    assert ladder.length_tracking(None, wanted) is None and ladder.length_tracking(wanted, None) is None  # no blur
 
 
 def test_best_nonnegative_filter_finds_a_blur_and_never_a_negative_tap():
