@@ -27,7 +27,11 @@ image, whatever its blur's direction, even when trained supervised on the perfec
 (BENCHMARKS.md, "a G that learns one filter for every image"). With ``steer`` as well, each
 filter is predicted in the blur's own frame and turned to the direction those features read at
 that pixel: G then only learns the filter's profile along and across the blur (BENCHMARKS.md, "a G
-told where its input's blur points").
+told where its input's blur points"). With ``stretch`` as well, that profile is also stretched along
+the blur by how far the input's blur reaches (:func:`blur_length`): G learns the profile in units of
+its input's blur length, so a long blur gets a long filter and a short one a short filter without G
+having to learn that; adversarially trained, the unstretched G gave every image about one length
+(BENCHMARKS.md, "G gives every shot one blur length").
 
 Zero heads give the unit filter: :meth:`FilterTranslator.init_identity` starts it as the identity
 exactly, as the paper's G starts. Not part of the paper; the translator's option
@@ -50,6 +54,10 @@ from blur2blur.ops import filter_per_pixel
 
 
 DIRECTION_RADII = range(2, 8)  # px: the offsets at which the autocorrelation is read (blur extents of ~4-16 px)
+LENGTH_RADII = range(2, 17)    # px: the offsets along the blur at which its length is read (blurs up to ~30 px)
+LENGTH_THRESHOLD = 0.02       # the correlation read as the blur's: below it, what an unblurred image has at 2+ px
+LENGTH_REFERENCE = 8.0         # px: the read length at which a stretched filter is the profile as G predicts it
+STRETCH_RANGE = (0.25, 2.0)    # the stretch's bounds: a filter reaches K // 2 taps, so more would cut it off
 
 
 def direction_features(x: torch.Tensor, angles: int = 12, sigma: float = 32.0) -> torch.Tensor:
@@ -95,12 +103,46 @@ def blur_direction(features: torch.Tensor) -> torch.Tensor:
     return torch.stack([t.cos(), t.sin()], 1)
 
 
-def steer_filters(taps: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Turn each pixel's K x K filter from the blur's own frame (x axis along the blur) to the image's.
+def blur_length(x: torch.Tensor, direction: torch.Tensor, radii: range = LENGTH_RADII) -> torch.Tensor:
+    """How far the blur of ``x`` reaches along its path, in px: one value per image.
+
+    The whole image's Laplacian autocorrelation along the blur's direction at each pixel, at the offsets
+    `radii` (bilinear, reflected border), normalised by the Laplacian's energy; the value is the centroid
+    over the offsets of its part above :data:`LENGTH_THRESHOLD` (without it, the small chance correlations
+    of an image without blur put the centroid mid-range). A straight smear of length L correlates with itself along
+    its path up to L (measured on the ladder's shots: about 0.46 L), strobed copies at their spacing and
+    its multiples (about 0.6 L for three copies); an image without blur correlates little beyond a pixel
+    or two. Where nothing is above it, the first offset.
+
+    x: (B, 3, H, W) in [0, 1]; direction: (B, 2, H, W) unit vectors (:func:`blur_direction`) ->
+    (B, 1, 1, 1) in [min(radii), max(radii)].
+    """
+    lap = laplacian(x)
+    b, _, h, w = lap.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=lap.dtype, device=lap.device),
+                            torch.arange(w, dtype=lap.dtype, device=lap.device), indexing="ij")
+    energy = (lap * lap).sum((2, 3))
+    correlation = []
+    for r in radii:
+        grid = torch.stack([(xs + r * direction[:, 0]) * (2 / max(w - 1, 1)) - 1,
+                            (ys + r * direction[:, 1]) * (2 / max(h - 1, 1)) - 1], -1)
+        shifted = F.grid_sample(lap, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+        correlation.append((lap * shifted).sum((2, 3)) / (energy + 1e-12))
+    positive = (torch.cat(correlation, 1) - LENGTH_THRESHOLD).clamp(min=0)              # (B, R)
+    offsets = torch.tensor(list(radii), dtype=lap.dtype, device=lap.device)
+    length = (positive * offsets).sum(1) / positive.sum(1).clamp(min=1e-12)
+    return torch.where(positive.sum(1) > 0, length, offsets[0]).view(b, 1, 1, 1)
+
+
+def steer_filters(taps: torch.Tensor, direction: torch.Tensor, stretch: torch.Tensor | None = None) -> torch.Tensor:
+    """Turn each pixel's K x K filter from the blur's own frame (x axis along the blur) to the image's,
+    stretched along the blur by `stretch`.
 
     taps: (B, K*K, H, W), row by row, rows across the blur, columns along it; direction: (B, 2, H, W)
-    unit vectors ``(cos t, sin t)``. Returns (B, K*K, H, W): the tap at image offset (dx, dy) is the
-    filter's value at ``(dx cos t + dy sin t, -dx sin t + dy cos t)``, bilinear, zero outside.
+    unit vectors ``(cos t, sin t)``; stretch: None (1), or positive, broadcastable to (B, 1, H, W).
+    Returns (B, K*K, H, W): the tap at image offset (dx, dy) is the filter's value at
+    ``((dx cos t + dy sin t) / s, -dx sin t + dy cos t)`` divided by s (so a stretched filter keeps its
+    sum), bilinear, zero outside.
     """
     b, taps_n, h, w = taps.shape
     k = int(round(taps_n ** 0.5))
@@ -109,9 +151,14 @@ def steer_filters(taps: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
                             torch.arange(-r, r + 1.0, dtype=taps.dtype, device=taps.device), indexing="ij")
     cos, sin = (direction.permute(0, 2, 3, 1).reshape(-1, 1, 1, 2)).unbind(-1)   # (N, 1, 1) each
     along, across = dx * cos + dy * sin, -dx * sin + dy * cos                     # (N, K, K)
+    if stretch is not None:
+        stretch = stretch.expand(b, 1, h, w).reshape(-1, 1, 1)
+        along = along / stretch
     grid = torch.stack([along, across], -1) / max(r, 1)
     filters = taps.permute(0, 2, 3, 1).reshape(-1, 1, k, k)
     turned = F.grid_sample(filters, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    if stretch is not None:
+        turned = turned / stretch[:, None]
     return turned.reshape(b, h, w, taps_n).permute(0, 3, 1, 2)
 
 
@@ -148,13 +195,16 @@ class FilterTranslator(_MIMOUNetBase):
         steer: the heads predict each filter's off-centre taps in the blur's own frame (x along the
             blur), turned to the direction the input's blur points (:func:`blur_direction`,
             :func:`steer_filters`); the centre tap makes the sum one. Needs ``direction_angles``.
+        stretch: the steered profile is also stretched along the blur by ``blur_length / LENGTH_REFERENCE``
+            of its input (within :data:`STRETCH_RANGE`). Needs ``steer``.
 
     ``forward``: (B, 3, H, W) in [0, 1], H and W multiples of 4 -> ``[1/4, 1/2, full]`` images,
     each its level's nearest-subsampled input filtered per pixel (not clamped).
     """
 
     def __init__(self, num_res: int = MIMO_UNET_NUM_RES, base_channel: int = 32, kernel_size: int = 9,
-                 smooth: int = 1, nonnegative: bool = False, direction_angles: int = 0, steer: bool = False):
+                 smooth: int = 1, nonnegative: bool = False, direction_angles: int = 0, steer: bool = False,
+                 stretch: bool = False):
         for name, value in (("kernel_size", kernel_size), ("smooth", smooth)):
             if value < 1 or value % 2 == 0:
                 raise ValueError(f"{name} must be odd and positive, got {value}")
@@ -162,11 +212,14 @@ class FilterTranslator(_MIMOUNetBase):
             raise ValueError(f"direction_angles must be 0 (off) or positive, got {direction_angles}")
         if steer and not direction_angles:
             raise ValueError("steer needs direction_angles > 0: the direction comes from those features")
+        if stretch and not steer:
+            raise ValueError("stretch needs steer: the filter is stretched along the direction it is turned to")
         super().__init__(num_res, base_channel, skip_dropout=0.0, head_channels=kernel_size * kernel_size,
                          stem_channels=3 + 2 * direction_angles)
         self.kernel_size, self.smooth, self.nonnegative = kernel_size, smooth, bool(nonnegative)
-        self.direction_angles, self.steer = direction_angles, bool(steer)
+        self.direction_angles, self.steer, self.stretch = direction_angles, bool(steer), bool(stretch)
         self._direction: torch.Tensor | None = None  # (B, 2, H, W) of the current forward, when steering
+        self._stretch: torch.Tensor | None = None    # (B, 1, 1, 1) of the current forward, when stretching
         centre = torch.zeros(1, kernel_size * kernel_size, 1, 1)
         centre[0, kernel_size * kernel_size // 2] = 1.0
         self.register_buffer("unit_filter", centre, persistent=False)
@@ -175,22 +228,27 @@ class FilterTranslator(_MIMOUNetBase):
         try:
             return super().forward(x)
         finally:
-            self._direction = None  # this forward's direction field: not kept beyond it
+            self._direction = self._stretch = None  # this forward's reading of its blur: not kept beyond it
 
     def stem_input(self, x: torch.Tensor) -> torch.Tensor:
         """The image (B, 3, H, W), and with ``direction_angles`` its direction features beside it.
-        When steering, also keeps the blur's direction for this forward's heads (``emit``)."""
+        When steering, also keeps the blur's direction (and with ``stretch`` its length) for this forward's
+        heads (``emit``)."""
         if not self.direction_angles:
             return x
         features = direction_features(x, self.direction_angles)
         if self.steer:
             self._direction = blur_direction(features)
+        if self.stretch:
+            # Read from the input, like the direction: not something G learns, so no gradient.
+            with torch.no_grad():
+                self._stretch = (blur_length(x, self._direction) / LENGTH_REFERENCE).clamp(*STRETCH_RANGE)
         return torch.cat([x, features], 1)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w)
-        (with ``steer``: the off-centre heads turned to the blur's direction, the centre tap one minus their
-        sum), clipped at zero and renormalised when ``nonnegative``."""
+        (with ``steer``: the off-centre heads turned to the blur's direction, and with ``stretch`` stretched
+        along it, the centre tap one minus their sum), clipped at zero and renormalised when ``nonnegative``."""
         if self.smooth > 1:
             head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
         unit = self.unit_filter.to(head.dtype)
@@ -203,7 +261,7 @@ class FilterTranslator(_MIMOUNetBase):
             # that change as a mean over all K*K taps added a faint box blur whose size depended on the
             # angle, and one profile learned by Adam then stayed at 33.0 dB where NNLS reaches 33.9-34.0
             # (camera ghost, BENCHMARKS.md); with the remainder in the centre it reaches 33.8.
-            off_centre = steer_filters(head * (1 - unit), direction)
+            off_centre = steer_filters(head * (1 - unit), direction, self._stretch)
             weights = off_centre + unit * (1 - off_centre.sum(dim=1, keepdim=True))
         else:
             weights = head - head.mean(dim=1, keepdim=True) + unit
