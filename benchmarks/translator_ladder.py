@@ -744,7 +744,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steer", action="store_true",
                    help="the filters turned to its input's blur direction (with --direction-angles)")
     p.add_argument("--stretch", action="store_true",
-                   help="the steered filters also stretched along the blur by its length read from the input (with --steer)")
+                   help="the steered filters also stretched along the blur by its length read from the input "
+                        "(with --steer)")
     p.add_argument("--deblurrer-steps", type=int, default=0,
                    help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is;\n"
                         "1000 measured: +2.35 dB on its own blur against +1.77; needs its own --out)")

@@ -309,7 +309,8 @@ def test_stretch_scales_the_profile_along_the_blur_only(degrees, s):
     taps = (profile / profile.sum()).reshape(1, k * k, 1, 1)
     plain = steer_filters(taps, _direction(degrees))[0, :, 0, 0].view(k, k)
     stretched = steer_filters(taps, _direction(degrees), torch.tensor(s).view(1, 1, 1, 1))[0, :, 0, 0].view(k, k)
-    # Bilinear sampling of a narrow profile misses its sum by up to 6% here; the translator gives the centre tap the rest.
+    # Bilinear sampling of a narrow profile misses its sum by up to 6% here (the translator gives the centre
+    # tap the rest).
     torch.testing.assert_close(stretched.sum(), plain.sum(), atol=0.08, rtol=0)
     v, x = torch.meshgrid(u, u, indexing="ij")
     t = math.radians(degrees)
