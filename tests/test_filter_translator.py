@@ -288,14 +288,14 @@ def _direction(degrees: float, size: int = 1) -> torch.Tensor:
 @pytest.mark.parametrize("angle", [0, 45, 120])
 def test_blur_length_grows_with_the_smear(angle):
     """Read along the smear's own direction, the length grows with the smear's (about half of it, as on the
-    ladder's shots); across it, it stays near the first offsets; unblurred noise reads short."""
+    ladder's shots); across it, it reads shorter; unblurred noise reads the first offset."""
     lengths = [blur_length(_streaked(angle, size=128, length=n), _direction(angle, 128)).item() for n in (5, 9, 15)]
     assert lengths[0] < lengths[1] < lengths[2]
     assert 0.3 * 15 < lengths[2] < 0.7 * 15
     across = blur_length(_streaked(angle, size=128, length=15), _direction(angle + 90, 128)).item()
     assert across < 0.8 * lengths[2]
     torch.manual_seed(0)
-    assert blur_length(torch.rand(1, 3, 128, 128), _direction(angle, 128)).item() < lengths[0]
+    assert blur_length(torch.rand(1, 3, 128, 128), _direction(angle, 128)).item() == 2.0
 
 
 @pytest.mark.parametrize("degrees", [0, 90, 30])
@@ -343,7 +343,9 @@ def test_stretched_translator_reads_the_length_starts_as_identity_and_round_trip
     save_checkpoint(g, tmp_path / "g.safetensors")
     loaded = load_any(tmp_path / "g.safetensors")
     assert loaded.stretch and loaded.steer
+    unstretched = load_any(tmp_path / "g.safetensors", stretch=False)
     with torch.no_grad():
         torch.testing.assert_close(loaded.eval()(long)[-1], g.eval()(long)[-1])
+        assert (unstretched.eval()(long)[-1] - g(long)[-1]).abs().max() > 1e-3   # the stretch reaches the filters
     with pytest.raises(ValueError, match="stretch needs steer"):
         create_model("b2b_filter_translator", num_res=1, base_channel=8, direction_angles=6, stretch=True)
