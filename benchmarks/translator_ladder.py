@@ -234,7 +234,8 @@ def translator_config(args):
     arch_args = dict(tr.arch_args)
     if args.arch == "b2b_filter_translator":
         arch_args.update(kernel_size=args.kernel_size, smooth=args.smooth, nonnegative=args.nonnegative,
-                         direction_angles=args.direction_angles, steer=args.steer, stretch=args.stretch)
+                         direction_angles=args.direction_angles, steer=args.steer, stretch=args.stretch,
+                         direction_reading=args.direction_reading)
     return dataclasses.replace(
         tr, arch=args.arch, arch_args=arch_args, perceptual=args.content, lambda_rec=args.lambda_rec,
         lambda_direction=args.lambda_direction, lambda_profile=args.lambda_profile, content_sigma=args.sigma,
@@ -746,6 +747,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--stretch", action="store_true",
                    help="the steered filters also stretched along the blur by its length read from the input "
                         "(with --steer)")
+    p.add_argument("--direction-reading", default="local", choices=["local", "whole"],
+                   help="where the steering direction comes from: each pixel's direction features (local), or "
+                        "the whole image's autocorrelation at every offset (whole; with --steer)")
     p.add_argument("--deblurrer-steps", type=int, default=0,
                    help="fine-tuning steps of the bundled sample deblurrer on the known camera (0: use it as is;\n"
                         "1000 measured: +2.35 dB on its own blur against +1.77; needs its own --out)")

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from blur2blur.data.synthetic import blur_with_kernels
-from blur2blur.models.blur_statistics import aligned_blur_profile, local_autocorrelation
+from blur2blur.models.blur_statistics import (aligned_blur_profile, laplacian, local_autocorrelation,
+                                             whole_autocorrelation)
 
 ANGLES, RADIUS = 8, 8
 
@@ -96,3 +97,30 @@ def test_the_aligned_profile_of_a_flat_image_is_zero_and_small_images_are_refuse
     assert aligned_blur_profile(torch.full((2, 3, 32, 32), 0.5)).abs().max() == 0
     with pytest.raises(ValueError, match="smaller than one 16-px tile"):
         aligned_blur_profile(torch.rand(1, 3, 12, 64))
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (0, 3), (2, -5), (-4, 1), (6, 6)])
+def test_the_whole_autocorrelation_is_the_direct_sum(offset):
+    """Against the definition, summed directly over the pixels that overlap (no wrap-around)."""
+    torch.manual_seed(2)
+    x = torch.rand(2, 3, 30, 41)
+    lap = laplacian(x)[:, 0]
+    lap = lap - lap.mean((1, 2), keepdim=True)
+    dy, dx = offset
+    h, w = lap.shape[-2:]
+    a = lap[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    b = lap[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+    expected = (a * b).sum((1, 2)) / (lap * lap).sum((1, 2))
+    torch.testing.assert_close(whole_autocorrelation(x, radius=6)[:, 6 + dy, 6 + dx], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_whole_autocorrelation_of_a_strobe_peaks_at_its_copies_and_flat_images_give_zeros():
+    ac = whole_autocorrelation(_smeared([1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], vertical=True), radius=8)[0]
+    assert ac.shape == (17, 17) and ac[8, 8] == pytest.approx(1.0)
+    assert ac[12, 8] > 0.5 and ac[16, 8] > 0.2 and ac[4, 8] == pytest.approx(ac[12, 8].item(), abs=1e-5)
+    off_the_path = torch.cat([ac[:, :7], ac[:, 10:]], 1)   # 2+ px beside the copies' column: noise only
+    assert off_the_path.abs().max() < 0.1, off_the_path.abs().max()
+    flat = whole_autocorrelation(torch.full((1, 3, 32, 32), 0.5))
+    assert torch.isfinite(flat).all() and flat.abs().max() == 0
+    with pytest.raises(ValueError, match="positive"):
+        whole_autocorrelation(torch.rand(1, 3, 32, 32), radius=0)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from blur2blur.models import create_model, load_any, save_checkpoint
 from blur2blur.models.filter_translator import (LENGTH_REFERENCE, blur_direction, blur_length, direction_features,
-                                                  infer_filter_config, steer_filters)
+                                                  infer_filter_config, steer_filters, whole_blur_direction)
 from blur2blur.models.mimo_unet import infer_mimo_config
 from blur2blur.ops import convolve_per_image, filter_per_pixel
 
@@ -349,3 +349,67 @@ def test_stretched_translator_reads_the_length_starts_as_identity_and_round_trip
         assert (unstretched.eval()(long)[-1] - g(long)[-1]).abs().max() > 1e-3   # the stretch reaches the filters
     with pytest.raises(ValueError, match="stretch needs steer"):
         create_model("b2b_filter_translator", num_res=1, base_channel=8, direction_angles=6, stretch=True)
+
+
+def _strobed(angle_deg: float, spacing: int = 6, size: int = 128, seed: int = 0) -> torch.Tensor:
+    """White noise (1, 3, size, size) with two more copies of itself `spacing` px either side along `angle_deg`
+    (x right, y down; offsets rounded to whole pixels): the ladder's camera ghost, three sharp copies."""
+    torch.manual_seed(seed)
+    x = torch.rand(1, 1, size, size)
+    r = spacing + 1
+    kernel = torch.zeros(1, 2 * r + 1, 2 * r + 1)
+    for t in (-spacing, 0, spacing):
+        a = math.radians(angle_deg)
+        kernel[0, r + round(t * math.sin(a)), r + round(t * math.cos(a))] += 1
+    return convolve_per_image(x, kernel / 3).expand(1, 3, size, size)
+
+
+def _angle_error(direction: torch.Tensor, degrees: float) -> float:
+    """Degrees between a unit vector (2,) and the line at `degrees` (modulo 180)."""
+    found = math.degrees(math.atan2(direction[1].item(), direction[0].item()))
+    return abs((found - degrees + 90) % 180 - 90)
+
+
+@pytest.mark.parametrize("angle", [0, 37, 80, 142, 165])
+def test_whole_blur_direction_reads_strobes_and_smears(angle):
+    """Read from every offset, a strobe's direction is found at any angle, between the direction features'
+    12 (where the per-pixel reading missed 37 and 80 degrees by 39 and 61 when this was written), and a
+    smear's as well; the rounding of the copies' offsets to whole pixels allows up to 5 degrees."""
+    for blurred in (_strobed(angle), _streaked(angle, size=128)):
+        d = whole_blur_direction(blurred)
+        assert d.shape == (1, 2, 1, 1)
+        torch.testing.assert_close(d.norm(dim=1), torch.ones(1, 1, 1))
+        assert _angle_error(d[0, :, 0, 0], angle) < 5
+
+
+def test_whole_direction_translator_steers_by_the_whole_image_and_round_trips(tmp_path):
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5, nonnegative=True,
+                     direction_angles=6, steer=True, direction_reading="whole").init_identity()
+    x = _strobed(37, size=64)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x)[-1], x, atol=1e-6, rtol=0)
+        for head in (g.ConvsOut[0], g.ConvsOut[1], g.feat_extract[5]):
+            head.main[0].bias.normal_(0, 0.5)
+    seen = []
+    original = g.stem_input
+    def spy(x):
+        out = original(x)
+        seen.append(g._direction.clone())
+        return out
+    g.stem_input = spy
+    with torch.no_grad():
+        out = g(x)[-1]
+    del g.stem_input
+    torch.testing.assert_close(seen[0], whole_blur_direction(x).expand(1, 2, 64, 64))   # one direction per image
+    save_checkpoint(g, tmp_path / "g.safetensors")
+    loaded = load_any(tmp_path / "g.safetensors")
+    local = load_any(tmp_path / "g.safetensors", direction_reading="local")
+    assert loaded.direction_reading == "whole"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(x)[-1], out)
+        assert (local.eval()(x)[-1] - out).abs().max() > 1e-3      # the reading reaches the filters
+    with pytest.raises(ValueError, match="'local' or 'whole'"):
+        create_model("b2b_filter_translator", num_res=1, base_channel=8, direction_angles=6, steer=True,
+                     direction_reading="global")
+    with pytest.raises(ValueError, match="needs steer"):
+        create_model("b2b_filter_translator", num_res=1, base_channel=8, direction_angles=6, direction_reading="whole")

@@ -84,11 +84,12 @@ def test_filter_translator_options_reach_the_config():
     cfg = ladder.translator_config(ladder.parse_args([*base, "--arch", "b2b_filter_translator", "--kernel-size", "5",
                                                       "--smooth", "3", "--nonnegative", "--batch", "8",
                                                       "--lambda-direction", "2", "--direction-angles", "8",
-                                                      "--steer", "--stretch"]))
+                                                      "--steer", "--stretch", "--direction-reading", "whole"]))
     assert cfg.arch == "b2b_filter_translator" and cfg.loop.batch_size == 8 and cfg.lambda_direction == 2
     assert {k: cfg.arch_args[k] for k in ("kernel_size", "smooth", "nonnegative", "direction_angles", "steer",
-                                          "stretch")} == \
-        {"kernel_size": 5, "smooth": 3, "nonnegative": True, "direction_angles": 8, "steer": True, "stretch": True}
+                                          "stretch", "direction_reading")} == \
+        {"kernel_size": 5, "smooth": 3, "nonnegative": True, "direction_angles": 8, "steer": True, "stretch": True,
+         "direction_reading": "whole"}
     plain = ladder.translator_config(ladder.parse_args(base))
     assert plain.arch == "b2b_translator" and "nonnegative" not in plain.arch_args and plain.lambda_direction == 0
 
