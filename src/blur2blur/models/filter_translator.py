@@ -112,10 +112,11 @@ def whole_blur_direction(x: torch.Tensor, radius: int = max(LENGTH_RADII)) -> to
     above :data:`LENGTH_THRESHOLD` squared, and the mean of the offsets' doubled angles weighted by it: a
     smear's correlation lies along its path, a strobed blur's at its copies' offsets, both on the line of the
     motion. One direction per image: right for a camera that shakes without turning, a mean where it turns
-    (there :func:`blur_direction` reads each pixel's). Measured on 256-px crops (BENCHMARKS.md, "the blur's
-    direction read from every offset"): camera ghost (three copies) misread by more than 20 degrees on 0/24
-    development photos and 3/32 test shots, where :func:`blur_direction` misreads 12/24 and 11/32; the
-    known smear 0/24 with either. Where nothing is above the threshold, the x axis.
+    (there :func:`blur_direction` reads each pixel's). Measured on the central 256-px crops of the ladder's
+    camera ghost (three copies; ``benchmarks/blur_reading.py``, BENCHMARKS.md "the blur's direction read from
+    every offset"), two seeds: misread by more than 20 degrees on 3/32 test shots and 11/68 B shots, where
+    :func:`blur_direction` misreads 13/32 and 26/68; the known smear on the same paths 3/32 with either.
+    Where nothing is above the threshold, the x axis.
     """
     ac = whole_autocorrelation(x, radius)
     dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1.0, dtype=ac.dtype, device=ac.device),
