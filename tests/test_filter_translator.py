@@ -321,21 +321,34 @@ def test_stretch_scales_the_profile_along_the_blur_only(degrees, s):
     assert spread(stretched, across) == pytest.approx(spread(plain, across), rel=0.15)
 
 
+def _starts_as_identity_then_perturb(g, x: torch.Tensor) -> None:
+    """G at its identity start returns `x`; then its heads get random biases, so its filters are not the unit."""
+    with torch.no_grad():
+        torch.testing.assert_close(g(x)[-1], x, atol=1e-6, rtol=0)
+        for head in (g.ConvsOut[0], g.ConvsOut[1], g.feat_extract[5]):
+            head.main[0].bias.normal_(0, 0.5)
+
+
+def _spy_on_stem(g, read) -> list:
+    """After each forward's ``stem_input``, append ``read(g)``: what G read from its input, which forward
+    drops when it returns. Remove with ``del g.stem_input``."""
+    seen = []
+    original = g.stem_input
+
+    def spy(x):
+        out = original(x)
+        seen.append(read(g))
+        return out
+    g.stem_input = spy
+    return seen
+
+
 def test_stretched_translator_reads_the_length_starts_as_identity_and_round_trips(tmp_path):
     g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5, nonnegative=True,
                      direction_angles=6, steer=True, stretch=True).init_identity()
     short, long = _streaked(30, size=64, length=5), _streaked(30, size=64, length=15)
-    with torch.no_grad():
-        torch.testing.assert_close(g(long)[-1], long, atol=1e-6, rtol=0)
-        for head in (g.ConvsOut[0], g.ConvsOut[1], g.feat_extract[5]):
-            head.main[0].bias.normal_(0, 0.5)
-    seen = []
-    original = g.stem_input
-    def spy(x):
-        out = original(x)
-        seen.append(g._stretch.flatten().item() * LENGTH_REFERENCE)
-        return out
-    g.stem_input = spy
+    _starts_as_identity_then_perturb(g, long)
+    seen = _spy_on_stem(g, lambda g: g._stretch.flatten().item() * LENGTH_REFERENCE)
     with torch.no_grad():
         g(short), g(long)
     assert seen[0] < seen[1] and g._stretch is None           # the length is read per forward, not kept
@@ -386,17 +399,8 @@ def test_whole_direction_translator_steers_by_the_whole_image_and_round_trips(tm
     g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5, nonnegative=True,
                      direction_angles=6, steer=True, direction_reading="whole").init_identity()
     x = _strobed(37, size=64)
-    with torch.no_grad():
-        torch.testing.assert_close(g(x)[-1], x, atol=1e-6, rtol=0)
-        for head in (g.ConvsOut[0], g.ConvsOut[1], g.feat_extract[5]):
-            head.main[0].bias.normal_(0, 0.5)
-    seen = []
-    original = g.stem_input
-    def spy(x):
-        out = original(x)
-        seen.append(g._direction.clone())
-        return out
-    g.stem_input = spy
+    _starts_as_identity_then_perturb(g, x)
+    seen = _spy_on_stem(g, lambda g: g._direction.clone())
     with torch.no_grad():
         out = g(x)[-1]
     del g.stem_input
