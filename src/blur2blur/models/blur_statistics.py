@@ -10,8 +10,9 @@ autocorrelation (e.g. Yitzhaky & Kopeika 1997); written here because no library 
 directional autocorrelation.
 
 Used by the translator's direction features
-(:func:`blur2blur.models.filter_translator.direction_features`) and by the discriminator that sees
-blur statistics (:class:`blur2blur.models.discriminator.BlurStatisticsDiscriminator`).
+(:func:`blur2blur.models.filter_translator.direction_features`), its whole-image direction reading
+(:func:`whole_autocorrelation`, :func:`blur2blur.models.filter_translator.whole_blur_direction`) and by the
+discriminator that sees blur statistics (:class:`blur2blur.models.discriminator.BlurStatisticsDiscriminator`).
 """
 
 from __future__ import annotations
