@@ -31,7 +31,8 @@ import translator_ladder as ladder
 
 from blur2blur.data.images import read_image
 from blur2blur.fileio import atomic_write_text
-from blur2blur.models.filter_translator import blur_direction, blur_length, direction_features, whole_blur_direction
+from blur2blur.models.filter_translator import (blur_direction, blur_length, direction_features, mean_axis,
+                                                  whole_blur_direction)
 from blur2blur.ops import centre_crop
 
 CROP = 256
@@ -45,10 +46,9 @@ def angle_error(direction: torch.Tensor, angle: float) -> float:
 
 
 def mean_direction(field: torch.Tensor) -> torch.Tensor:
-    """The mean of a (1, 2, H, W) field of unit vectors as doubled angles: (2,), a unit vector."""
-    doubled = torch.atan2(field[0, 1], field[0, 0]) * 2
-    t = 0.5 * math.atan2(doubled.sin().mean().item(), doubled.cos().mean().item())
-    return torch.tensor([math.cos(t), math.sin(t)])
+    """The mean axis of a (1, 2, H, W) field of unit vectors (lines, without a sign): (2,), a unit vector."""
+    doubled = 2 * torch.atan2(field[:, 1], field[:, 0])
+    return mean_axis(torch.ones_like(doubled), doubled, (1, 2))[0]
 
 
 def correlation(a: list[float], b: list[float]) -> float | None:

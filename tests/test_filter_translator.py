@@ -154,15 +154,22 @@ def test_nonnegative_filters_start_as_the_identity_and_learn_a_blur():
     assert _fitted_loss(g, x, target) < 0.2 * F.mse_loss(x, target).item()
 
 
-def _streaked(angle_deg: float, size: int = 96, length: int = 9, seed: int = 0) -> torch.Tensor:
-    """White noise (1, 3, size, size) smeared along `angle_deg` (x right, y down) over `length` px."""
+def _noise_blurred_along(angle_deg: float, positions: list[float], size: int, seed: int) -> torch.Tensor:
+    """White noise (1, 3, size, size) averaged over copies of itself at `positions` px along `angle_deg`
+    (x right, y down; each offset rounded to whole pixels)."""
     torch.manual_seed(seed)
     x = torch.rand(1, 1, size, size)
-    kernel = torch.zeros(1, length * 2 + 1, length * 2 + 1)
-    for t in torch.linspace(-length / 2, length / 2, 4 * length):
-        kernel[0, length + round(t.item() * math.sin(math.radians(angle_deg))),
-               length + round(t.item() * math.cos(math.radians(angle_deg)))] += 1
+    r = int(max(abs(t) for t in positions)) + 1
+    kernel = torch.zeros(1, 2 * r + 1, 2 * r + 1)
+    a = math.radians(angle_deg)
+    for t in positions:
+        kernel[0, r + round(t * math.sin(a)), r + round(t * math.cos(a))] += 1
     return convolve_per_image(x, kernel / kernel.sum()).expand(1, 3, size, size)
+
+
+def _streaked(angle_deg: float, size: int = 96, length: int = 9, seed: int = 0) -> torch.Tensor:
+    """White noise (1, 3, size, size) smeared along `angle_deg` (x right, y down) over `length` px."""
+    return _noise_blurred_along(angle_deg, torch.linspace(-length / 2, length / 2, 4 * length).tolist(), size, seed)
 
 
 @pytest.mark.parametrize("angle", [0, 30, 45, 90, 135, 165])
@@ -365,16 +372,9 @@ def test_stretched_translator_reads_the_length_starts_as_identity_and_round_trip
 
 
 def _strobed(angle_deg: float, spacing: int = 6, size: int = 128, seed: int = 0) -> torch.Tensor:
-    """White noise (1, 3, size, size) with two more copies of itself `spacing` px either side along `angle_deg`
-    (x right, y down; offsets rounded to whole pixels): the ladder's camera ghost, three sharp copies."""
-    torch.manual_seed(seed)
-    x = torch.rand(1, 1, size, size)
-    r = spacing + 1
-    kernel = torch.zeros(1, 2 * r + 1, 2 * r + 1)
-    for t in (-spacing, 0, spacing):
-        a = math.radians(angle_deg)
-        kernel[0, r + round(t * math.sin(a)), r + round(t * math.cos(a))] += 1
-    return convolve_per_image(x, kernel / 3).expand(1, 3, size, size)
+    """White noise (1, 3, size, size) with two more copies of itself `spacing` px either side along `angle_deg`:
+    the ladder's camera ghost, three sharp copies."""
+    return _noise_blurred_along(angle_deg, [-spacing, 0, spacing], size, seed)
 
 
 def _angle_error(direction: torch.Tensor, degrees: float) -> float:

@@ -89,6 +89,17 @@ def direction_features(x: torch.Tensor, angles: int = 12, sigma: float = 32.0) -
     return 8.0 * torch.cat([local, whole.expand_as(local)], 1)
 
 
+def mean_axis(weight: torch.Tensor, doubled: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
+    """The weighted mean of lines (axes without a sign) given by their doubled angles, over `dim`.
+
+    weight and doubled (radians) broadcast together; their sums over `dim` are taken as a vector
+    ``(sum w cos, sum w sin)``, whose half angle t is the mean axis (a plain mean of angles would put 10
+    and 170 degrees at 90). Returns the unit vector ``(cos t, sin t)`` stacked at dim 1 of the reduced
+    shape; where every weight is zero, the x axis."""
+    t = 0.5 * torch.atan2((weight * doubled.sin()).sum(dim), (weight * doubled.cos()).sum(dim))
+    return torch.stack([t.cos(), t.sin()], 1)
+
+
 def blur_direction(features: torch.Tensor) -> torch.Tensor:
     """The blur's direction at each pixel from :func:`direction_features` (B, 2 * A, H, W): the unit vector
     ``(cos t, sin t)`` (B, 2, H, W), t in radians (x right, y down), the angle modulo pi at which the local
@@ -98,10 +109,7 @@ def blur_direction(features: torch.Tensor) -> torch.Tensor:
     a = features.shape[1] // 2
     doubled = 2 * math.pi * torch.arange(a, dtype=features.dtype, device=features.device) / a
     profile = (features[:, :a] + features[:, a:]).clamp(min=0) ** 2
-    c = (profile * doubled.cos()[None, :, None, None]).sum(1)
-    s = (profile * doubled.sin()[None, :, None, None]).sum(1)
-    t = 0.5 * torch.atan2(s, c)
-    return torch.stack([t.cos(), t.sin()], 1)
+    return mean_axis(profile, doubled[None, :, None, None], 1)
 
 
 def whole_blur_direction(x: torch.Tensor, radius: int = max(LENGTH_RADII)) -> torch.Tensor:
@@ -123,8 +131,7 @@ def whole_blur_direction(x: torch.Tensor, radius: int = max(LENGTH_RADII)) -> to
                             torch.arange(-radius, radius + 1.0, dtype=ac.dtype, device=ac.device), indexing="ij")
     distance, doubled = (dx * dx + dy * dy).sqrt(), 2 * torch.atan2(dy, dx)
     weight = (ac - LENGTH_THRESHOLD).clamp(min=0) ** 2 * ((distance >= 2) & (distance <= radius))
-    t = 0.5 * torch.atan2((weight * doubled.sin()).sum((1, 2)), (weight * doubled.cos()).sum((1, 2)))
-    return torch.stack([t.cos(), t.sin()], 1).view(-1, 2, 1, 1)
+    return mean_axis(weight, doubled, (1, 2)).view(-1, 2, 1, 1)
 
 
 def blur_length(x: torch.Tensor, direction: torch.Tensor, radii: range = LENGTH_RADII) -> torch.Tensor:
