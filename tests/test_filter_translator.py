@@ -154,6 +154,31 @@ def test_nonnegative_filters_start_as_the_identity_and_learn_a_blur():
     assert _fitted_loss(g, x, target) < 0.2 * F.mse_loss(x, target).item()
 
 
+def test_nonnegative_heads_stay_bounded_while_learning():
+    """The clip passes its gradient straight through, so a clipped tap the loss wants lower is pushed down
+    without end: unbounded, the full-resolution head grew past 1e3 within 200 steps here (and to 1e17-1e27
+    on the ladder's runs). Bounded by tanh it stays within a few units, and the blur is still learned."""
+    torch.manual_seed(0)
+    g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5,
+                     nonnegative=True).init_identity()
+    heads = []
+    emit = g.emit
+    g.emit = lambda head, x: (heads.append(head.detach().abs().max().item()), emit(head, x))[1]
+    line = torch.zeros(3, 1, 5, 5)
+    line[:, 0, 2, :] = 0.2                                           # a 5-px horizontal smear
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    for _ in range(200):
+        x = torch.rand(4, 3, 32, 32)
+        target = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), line, groups=3)
+        heads.clear()
+        loss = (g(x)[-1] - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.005                                       # the identity's: 0.21
+    assert heads[-1] < 30
+
+
 def _noise_blurred_along(angle_deg: float, positions: list[float], size: int, seed: int) -> torch.Tensor:
     """White noise (1, 3, size, size) averaged over copies of itself at `positions` px along `angle_deg`
     (x right, y down; each offset rounded to whole pixels)."""
@@ -269,7 +294,7 @@ def test_steered_filter_turns_only_the_profile_and_sums_to_one(degrees):
     g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=7, direction_angles=6,
                      steer=True).init_identity()
     head = torch.zeros(1, 49, 11, 11)
-    head[0, 23] = head[0, 25] = 0.25                       # the middle row's taps left and right of the centre
+    head[0, 23] = head[0, 25] = math.atanh(0.25)           # taps of 0.25, middle row, left and right of the centre
     t = math.radians(degrees)
     g._direction = torch.tensor([math.cos(t), math.sin(t)]).view(1, 2, 1, 1).expand(1, 2, 11, 11)
     point = torch.zeros(1, 3, 11, 11)

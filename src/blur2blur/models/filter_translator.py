@@ -9,7 +9,7 @@ changing the blur (BENCHMARKS.md, "Camera `ghost`"). This network keeps MIMO-UNe
 three output levels, but each level's head predicts a K x K filter per pixel, and the level's
 image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
 
-* the filter's taps sum to one (the head's output minus its mean, plus a unit centre tap), so a
+* the filter's taps sum to one (the head's output, bounded by tanh, minus its mean, plus a unit centre tap), so a
   flat region keeps its value: no colour or brightness shift;
 * one filter for all three channels, so colours cannot be mixed or shifted apart;
 * the reach is K // 2 pixels at each level (so 2x and 4x that at the coarser levels, in
@@ -288,11 +288,18 @@ class FilterTranslator(_MIMOUNetBase):
         return torch.cat([x, features], 1)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The level's input `x` (B, 3, h, w) filtered by the taps ``head - mean(head) + unit`` (B, K*K, h, w)
-        (with ``steer``: the off-centre heads turned to the blur's direction, and with ``stretch`` stretched
-        along it, the centre tap one minus their sum), clipped at zero and renormalised when ``nonnegative``."""
+        """The level's input `x` (B, 3, h, w) filtered by the taps ``t - mean(t) + unit``, ``t = tanh(head)``
+        (head: B, K*K, h, w; with ``steer``: the off-centre taps turned to the blur's direction, and with ``stretch``
+        stretched along it, the centre tap one minus their sum), clipped at zero and renormalised when ``nonnegative``."""
         if self.smooth > 1:
             head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
+        # Bounded taps. Under ``nonnegative`` nothing else bounds the head: the clip passes its gradient straight
+        # through, so a clipped tap the loss wants lower keeps being pushed down while the output no longer
+        # changes, and through the mean that every tap is taken against, the rest follow. Every non-negative
+        # translator on the ladder ended with heads of 1e17-1e27 (200 supervised steps, 700 adversarial ones;
+        # the activations grew 3-10x per layer through the body), past half precision's range, and their filters
+        # were then one profile for every input. tanh is the identity near zero, so the start is unchanged.
+        head = torch.tanh(head)
         unit = self.unit_filter.to(head.dtype)
         if self.steer:
             # The direction at this level: the full-resolution field averaged down, then made unit again.
