@@ -294,7 +294,7 @@ def test_steered_filter_turns_only_the_profile_and_sums_to_one(degrees):
     g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=7, direction_angles=6,
                      steer=True).init_identity()
     head = torch.zeros(1, 49, 11, 11)
-    head[0, 23] = head[0, 25] = math.atanh(0.25)           # taps of 0.25, middle row, left and right of the centre
+    head[0, 23] = head[0, 25] = 0.25                       # the middle row's taps left and right of the centre
     t = math.radians(degrees)
     g._direction = torch.tensor([math.cos(t), math.sin(t)]).view(1, 2, 1, 1).expand(1, 2, 11, 11)
     point = torch.zeros(1, 3, 11, 11)

@@ -9,7 +9,7 @@ changing the blur (BENCHMARKS.md, "Camera `ghost`"). This network keeps MIMO-UNe
 three output levels, but each level's head predicts a K x K filter per pixel, and the level's
 image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
 
-* the filter's taps sum to one (the head's output, bounded by tanh, minus its mean, plus a unit centre tap), so a
+* the filter's taps sum to one (the head's output minus its mean, plus a unit centre tap), so a
   flat region keeps its value: no colour or brightness shift;
 * one filter for all three channels, so colours cannot be mixed or shifted apart;
 * the reach is K // 2 pixels at each level (so 2x and 4x that at the coarser levels, in
@@ -19,7 +19,8 @@ image is its input filtered by them (:func:`blur2blur.ops.filter_per_pixel`):
   would draw texture, the other way to fool D (BENCHMARKS.md);
 * with ``nonnegative``, the taps are a weighted average (negative taps clipped to zero, then
   renormalised): every output pixel lies between the darkest and brightest input pixel it sees, so
-  G can blur but cannot ring or draw halos, the last route by which the signed filters fooled D.
+  G can blur but cannot ring or draw halos, the last route by which the signed filters fooled D; the head
+  then passes through tanh, since nothing else bounds it (BENCHMARKS.md, "G's heads grew without bound").
 
 With ``direction_angles`` > 0, G also sees where its input's blur points (:func:`direction_features`,
 extra input channels beside the image): the same network without them learned one filter for every
@@ -288,18 +289,21 @@ class FilterTranslator(_MIMOUNetBase):
         return torch.cat([x, features], 1)
 
     def emit(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The level's input `x` (B, 3, h, w) filtered by the taps ``t - mean(t) + unit``, ``t = tanh(head)``
-        (head: B, K*K, h, w; with ``steer``: the off-centre taps turned to the blur's direction, and with ``stretch``
-        stretched along it, the centre tap one minus their sum), clipped at zero and renormalised when ``nonnegative``."""
+        """The level's input `x` (B, 3, h, w) filtered by the taps ``t - mean(t) + unit`` (head: B, K*K, h, w;
+        ``t = tanh(head)`` when ``nonnegative``, else the head itself; with ``steer``: the off-centre taps turned
+        to the blur's direction, and with ``stretch`` stretched along it, the centre tap one minus their sum),
+        clipped at zero and renormalised when ``nonnegative``."""
         if self.smooth > 1:
             head = F.avg_pool2d(head, self.smooth, stride=1, padding=self.smooth // 2, count_include_pad=False)
-        # Bounded taps. Under ``nonnegative`` nothing else bounds the head: the clip passes its gradient straight
-        # through, so a clipped tap the loss wants lower keeps being pushed down while the output no longer
-        # changes, and through the mean that every tap is taken against, the rest follow. Every non-negative
-        # translator on the ladder ended with heads of 1e17-1e27 (200 supervised steps, 700 adversarial ones;
-        # the activations grew 3-10x per layer through the body), past half precision's range, and their filters
-        # were then one profile for every input. tanh is the identity near zero, so the start is unchanged.
-        head = torch.tanh(head)
+        if self.nonnegative:
+            # Bounded taps. Here nothing else bounds the head: the clip below passes its gradient straight through,
+            # so a clipped tap the loss wants lower keeps being pushed down while the output no longer changes,
+            # and through the mean that every tap is taken against, the rest follow. Every non-negative translator
+            # on the ladder ended with heads of 1e17-1e27 (200 supervised steps, 700 adversarial ones; the
+            # activations grew 3-10x per layer through the body), past half precision's range, with one profile
+            # for every input (BENCHMARKS.md, "G's heads grew without bound"). tanh is the identity near zero, so
+            # the start is unchanged. Signed taps are linear in the head and need no bound.
+            head = torch.tanh(head)
         unit = self.unit_filter.to(head.dtype)
         if self.steer:
             # The direction at this level: the full-resolution field averaged down, then made unit again.
