@@ -156,7 +156,7 @@ def test_nonnegative_filters_start_as_the_identity_and_learn_a_blur():
 
 def test_nonnegative_heads_stay_bounded_while_learning():
     """The clip passes its gradient straight through, so a clipped tap the loss wants lower is pushed down
-    without end: unbounded, the full-resolution head grew past 1e3 within 200 steps here (and to 1e17-1e27
+    without end: unbounded, the full-resolution head grew past 1e3 within 200 steps here (and to 1e17-3e30
     on the ladder's runs). Bounded by tanh it stays within a few units, and the blur is still learned."""
     torch.manual_seed(0)
     g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5,
