@@ -161,16 +161,13 @@ def test_nonnegative_heads_stay_bounded_while_learning():
     torch.manual_seed(0)
     g = create_model("b2b_filter_translator", num_res=1, base_channel=8, kernel_size=5,
                      nonnegative=True).init_identity()
-    heads = []
-    emit = g.emit
-    g.emit = lambda head, x: (heads.append(head.detach().abs().max().item()), emit(head, x))[1]
+    heads = _spy_on(g, "emit", lambda g, head, x: head.detach().abs().max().item())
     line = torch.zeros(3, 1, 5, 5)
     line[:, 0, 2, :] = 0.2                                           # a 5-px horizontal smear
     opt = torch.optim.Adam(g.parameters(), lr=1e-3)
     for _ in range(200):
         x = torch.rand(4, 3, 32, 32)
         target = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), line, groups=3)
-        heads.clear()
         loss = (g(x)[-1] - target).abs().mean()
         opt.zero_grad()
         loss.backward()
@@ -361,17 +358,17 @@ def _starts_as_identity_then_perturb(g, x: torch.Tensor) -> None:
             head.main[0].bias.normal_(0, 0.5)
 
 
-def _spy_on_stem(g, read) -> list:
-    """After each forward's ``stem_input``, append ``read(g)``: what G read from its input, which forward
-    drops when it returns. Remove with ``del g.stem_input``."""
+def _spy_on(g, method: str, read) -> list:
+    """After each call of G's `method`, append ``read(g, *args)``: e.g. what ``stem_input`` read from the input
+    (which forward drops when it returns), or the head ``emit`` was given. Remove with ``del g.<method>``."""
     seen = []
-    original = g.stem_input
+    original = getattr(g, method)
 
-    def spy(x):
-        out = original(x)
-        seen.append(read(g))
+    def spy(*args):
+        out = original(*args)
+        seen.append(read(g, *args))
         return out
-    g.stem_input = spy
+    setattr(g, method, spy)
     return seen
 
 
@@ -380,7 +377,7 @@ def test_stretched_translator_reads_the_length_starts_as_identity_and_round_trip
                      direction_angles=6, steer=True, stretch=True).init_identity()
     short, long = _streaked(30, size=64, length=5), _streaked(30, size=64, length=15)
     _starts_as_identity_then_perturb(g, long)
-    seen = _spy_on_stem(g, lambda g: g._stretch.flatten().item() * LENGTH_REFERENCE)
+    seen = _spy_on(g, "stem_input", lambda g, x: g._stretch.flatten().item() * LENGTH_REFERENCE)
     with torch.no_grad():
         g(short), g(long)
     assert seen[0] < seen[1] and g._stretch is None           # the length is read per forward, not kept
@@ -425,7 +422,7 @@ def test_whole_direction_translator_steers_by_the_whole_image_and_round_trips(tm
                      direction_angles=6, steer=True, direction_reading="whole").init_identity()
     x = _strobed(37, size=64)
     _starts_as_identity_then_perturb(g, x)
-    seen = _spy_on_stem(g, lambda g: g._direction.clone())
+    seen = _spy_on(g, "stem_input", lambda g, x: g._direction.clone())
     with torch.no_grad():
         out = g(x)[-1]
     del g.stem_input
